@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what KdumpSharp's tests, demo and benches need on Debian 12. Idempotent:
+# packages already present are skipped, kernels already cached are not fetched again.
+set -euo pipefail
+
+packages=(
+  qemu-system-x86 qemu-utils cpio e2fsprogs xz-utils zstd
+  makedumpfile kexec-tools crash python3-drgn
+  liblz4-dev libzstd-dev liblzo2-dev libsnappy-dev
+  busybox-static
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Guest kernels for the VM tests, cached outside the repository.
+cache="${KDS_CACHE:-/var/cache/kdumpsharp-test}"
+mkdir -p "$cache/kernels"
+for pkg in linux-image-6.1.0-56-amd64 linux-image-6.12.117+deb12-amd64-unsigned; do
+  dir="$cache/kernels/$pkg"
+  [ -f "$dir/.complete" ] && continue
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  echo "setup: fetching $pkg"
+  (cd "$dir.tmp" && apt-get download -qq "$pkg" && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
+  touch "$dir.tmp/.complete"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+done
+echo "setup: ready (cache $cache)"

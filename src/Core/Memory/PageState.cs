@@ -1,0 +1,20 @@
+namespace KdumpSharp.Memory;
+
+/// <summary>What a dump holds for one page of physical memory.</summary>
+public enum PageState
+{
+    /// <summary>The page's bytes are in the dump.</summary>
+    Present,
+
+    /// <summary>No RAM at this address was dumped: a hole, or beyond the end of memory.</summary>
+    NotInDump,
+
+    /// <summary>The page existed but was filtered out by the dump level (makedumpfile -d, our capture).</summary>
+    Excluded,
+
+    /// <summary>The page should be in the dump but is not: the dump was cut short (INCOMPLETE flag, truncated file).</summary>
+    Lost,
+
+    /// <summary>The page is in the dump but its bytes cannot be decoded (bad compressed data, read error during capture).</summary>
+    Unreadable,
+}
