@@ -1,0 +1,2 @@
+Console.Error.WriteLine("kds-bench: no benchmarks yet");
+return 2;
