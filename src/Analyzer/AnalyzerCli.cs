@@ -1,4 +1,5 @@
 using System.CommandLine;
+using KdumpSharp.Analyzer.Commands;
 
 namespace KdumpSharp.Analyzer;
 
@@ -7,8 +8,28 @@ public static class AnalyzerCli
 {
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
-        var root = new RootCommand("kds-analyzer: read Linux kernel crash dumps without debuginfo");
+        var root = new RootCommand("kds-analyzer: read Linux kernel crash dumps (ELF, kdump-compressed, flattened, KdumpSharp) without debuginfo")
+        {
+            RdCommand.Create(output),
+        };
         ParseResult parse = root.Parse(args);
-        return parse.Invoke(new InvocationConfiguration { Output = output, Error = error });
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors)
+                error.WriteLine($"kds-analyzer: {e.Message}");
+            error.WriteLine("Try 'kds-analyzer --help'.");
+            return ExitCodes.Usage;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            return ErrorRenderer.Render(e, error);
+        }
     }
+
+    /// <summary>The dump argument every command takes.</summary>
+    internal static Argument<string> DumpArgument() => new("dump") { Description = "the dump file (format detected from its content)" };
 }
