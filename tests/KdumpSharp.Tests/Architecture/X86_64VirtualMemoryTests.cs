@@ -17,8 +17,8 @@ public class X86_64VirtualMemoryTests
         var machine = new KernelImageFixture(levels, smeMask, directMapBase: directMap);
         var vm = new X86_64VirtualMemory(machine.ToPhysicalMemory(), machine.ParsedVmcoreinfo);
 
-        Assert.That(vm.Translate(machine.ImageVirtual + 0x1234).Value, Is.EqualTo(KernelImageFixture.ImagePhys + 0x1234));
-        Assert.That(vm.Translate(machine.ImageVirtual + 0x300005).Value, Is.EqualTo(KernelImageFixture.ImagePhys + 0x300005));
+        Assert.That(vm.Translate(machine.ImageVirtual + 0x1234).Value, Is.EqualTo(machine.ImagePhysical + 0x1234));
+        Assert.That(vm.Translate(machine.ImageVirtual + 0x300005).Value, Is.EqualTo(machine.ImagePhysical + 0x300005));
         Assert.That(vm.Translate(directMap + 0x1abcdef).Value, Is.EqualTo(0x1abcdefUL));
         Assert.That(vm.Translate(KernelImageFixture.VmallocPage + 0x10).Value, Is.EqualTo(KernelImageFixture.VmallocTarget + 0x10));
     }

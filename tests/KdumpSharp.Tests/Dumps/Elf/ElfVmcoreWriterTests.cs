@@ -48,7 +48,7 @@ public class ElfVmcoreWriterTests
         Assert.That(headers.Where(h => h.VirtualAddress < KernelImageFixture.StartKernelMap).Select(h => h.VirtualAddress - h.PhysicalAddress), Is.All.EqualTo(0xffff8f8000000000));
         var text = headers.Single(h => h.VirtualAddress >= KernelImageFixture.StartKernelMap);
         Assert.That(text.VirtualAddress, Is.EqualTo(machine.ImageVirtual));
-        Assert.That(text.PhysicalAddress, Is.EqualTo(KernelImageFixture.ImagePhys));
+        Assert.That(text.PhysicalAddress, Is.EqualTo(machine.ImagePhysical));
         Assert.That(text.MemorySize, Is.EqualTo(0x400000UL));
     }
 

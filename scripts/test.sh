@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests (tests/) and VM scenarios (vm-tests/), after installing what they
+# need. Prints one closing line "N passed, N failed[, N skipped]"; exits non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+results="${KDS_TEST_RESULTS:-$PWD/artifacts/test-results}"
+rm -rf "$results" && mkdir -p "$results"
+dotnet build KdumpSharp.sln -c Release -nologo -v quiet || { echo "0 passed, 1 failed"; exit 1; }
+
+status=0
+for project in tests/KdumpSharp.Tests vm-tests/KdumpSharp.VmTests; do
+  name=$(basename "$project")
+  dotnet test "$project" -c Release --no-build -nologo \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+    --logger "console;verbosity=normal" 2>&1 | tee "$results/$name.log" || status=1
+done
+
+# Sum the per-assembly summaries ("Passed!  - Failed: 0, Passed: 29, Skipped: 0, Total: 29").
+read -r passed failed skipped < <(grep -hoE 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$results"/*.log |
+  awk -F'[:,]' '{f+=$2; p+=$4; s+=$6} END {print p+0, f+0, s+0}')
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
