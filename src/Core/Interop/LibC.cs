@@ -1,0 +1,37 @@
+using System.Runtime.InteropServices;
+
+namespace KdumpSharp.Interop;
+
+/// <summary>libc calls .NET does not expose. Errors come back as errno through SetLastPInvokeError.</summary>
+internal static partial class LibC
+{
+    public const int O_RDONLY = 0;
+    public const int O_DIRECTORY = 0x10000; // include/uapi/asm-generic/fcntl.h (x86_64)
+    public const int O_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    public static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    /// <summary>fsync(2) on a directory, so a rename inside it is durable.</summary>
+    public static void SyncDirectory(string directory)
+    {
+        int fd = Open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            throw new IOException($"cannot open directory {directory} to sync it: {Marshal.GetLastPInvokeErrorMessage()}");
+        try
+        {
+            if (Fsync(fd) != 0)
+                throw new IOException($"cannot sync directory {directory}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+        finally
+        {
+            Close(fd);
+        }
+    }
+}
