@@ -11,6 +11,7 @@ public static class AnalyzerCli
         var root = new RootCommand("kds-analyzer: read Linux kernel crash dumps (ELF, kdump-compressed, flattened, KdumpSharp) without debuginfo")
         {
             RdCommand.Create(output),
+            ConvertCommand.Create(output, error),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
