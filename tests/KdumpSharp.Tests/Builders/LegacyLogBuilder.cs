@@ -35,6 +35,7 @@ internal sealed class LegacyLogBuilder
     public ulong BufferAddress { get; private set; }
     public ulong FirstIndexAddress { get; private set; }
     public ulong NextIndexAddress { get; private set; }
+    public ulong LengthAddress { get; private set; }
 
     public LegacyLogBuilder Add(string text, ulong timestampNs, string dict = "", uint callerId = 0) =>
         Add(Encoding.UTF8.GetBytes(text), timestampNs, Encoding.UTF8.GetBytes(dict), callerId);
@@ -81,8 +82,8 @@ internal sealed class LegacyLogBuilder
         BufferAddress = memory.Place(_buffer, align: 4096);
         LogBufAddress = memory.Allocate(8);
         memory.WriteUInt64(LogBufAddress, BufferAddress);
-        ulong length = memory.Allocate(4, 4);
-        memory.WriteUInt32(length, (uint)_buffer.Length);
+        LengthAddress = memory.Allocate(4, 4);
+        memory.WriteUInt32(LengthAddress, (uint)_buffer.Length);
         FirstIndexAddress = memory.Allocate(4, 4);
         memory.WriteUInt32(FirstIndexAddress, FirstIndex);
         NextIndexAddress = memory.Allocate(4, 4);
@@ -92,7 +93,7 @@ internal sealed class LegacyLogBuilder
         string s = StructName;
         memory.Vmcoreinfo
             .Symbol("log_buf", LogBufAddress)
-            .Symbol("log_buf_len", length)
+            .Symbol("log_buf_len", LengthAddress)
             .Symbol("log_first_idx", FirstIndexAddress)
             .Symbol("clear_idx", clear)
             .Symbol("log_next_idx", NextIndexAddress)
