@@ -72,15 +72,19 @@ internal sealed class PrintkRingBuilder
     private const ulong FailedLpos = 1;
     private const ulong NoLpos = 3;
 
+    private readonly bool _exactFitAtEnd;
     private readonly Slot[] _slots;
     private readonly byte[] _data;
     private ulong _nextSeq;
     private ulong _headLpos;
     private ulong _tailLpos;
 
-    public PrintkRingBuilder(int countBits, int sizeBits, PrintkLayout? layout = null)
+    /// <param name="exactFitAtEnd">6.19+ placement (commit 67e1b0052f6b): a block that ends exactly at
+    /// the end of the text ring stays there instead of moving to offset 0.</param>
+    public PrintkRingBuilder(int countBits, int sizeBits, PrintkLayout? layout = null, bool exactFitAtEnd = false)
     {
         Layout = layout ?? PrintkLayout.Linux61;
+        _exactFitAtEnd = exactFitAtEnd;
         CountBits = countBits;
         SizeBits = sizeBits;
         _slots = new Slot[1 << countBits];
@@ -248,7 +252,7 @@ internal sealed class PrintkRingBuilder
         ulong begin = _headLpos;
         ulong next = begin + size;
         ulong mask = (ulong)_data.Length - 1;
-        bool wraps = (begin >> SizeBits) != (next >> SizeBits);
+        bool wraps = Wraps(begin, next);
         if (wraps)
             next = (next & ~mask) + size;
         // data_alloc() → data_push_tail(next − size_of_ring): blocks being overwritten are dropped.
@@ -277,7 +281,12 @@ internal sealed class PrintkRingBuilder
 
     /// <summary>Ring offset of a block's text (after the 8-byte ID; at 8 for a block stored wrapped).</summary>
     private ulong BlockTextOffset(ulong begin, ulong next) =>
-        ((begin >> SizeBits) != (next >> SizeBits) ? 0 : begin & ((ulong)_data.Length - 1)) + 8;
+        (Wraps(begin, next) ? 0 : begin & ((ulong)_data.Length - 1)) + 8;
+
+    // get_next_lpos(): before 6.19 a block whose next lpos is in the following wrap moves to offset 0,
+    // even when it would end exactly at the ring's end; since then only blocks whose last byte is there do.
+    private bool Wraps(ulong begin, ulong next) =>
+        (begin >> SizeBits) != ((_exactFitAtEnd ? next - 1 : next) >> SizeBits);
 
     private void Finish(ref Slot slot, ulong id, DescState state, ulong timestampNs, uint callerId, ushort textLength)
     {

@@ -72,7 +72,9 @@ public sealed record DmesgOptions
 /// the space and the newline only;</item>
 /// <item>nothing is printed for dictionaries (3.5–5.9) or dev_printk_info (5.10+), and no log level or facility.</item>
 /// </list>
-/// The output is therefore pure ASCII.
+/// The output is therefore pure ASCII. Records are those <see cref="KernelLog"/> returns, which match
+/// vmcore-dmesg's except on 6.19+ kernels where a text block ends exactly at the end of the ring:
+/// vmcore-dmesg 2.0.25 prints other records' bytes for it, <see cref="KernelLog"/> the record's text.
 /// </summary>
 public static class DmesgFormatter
 {

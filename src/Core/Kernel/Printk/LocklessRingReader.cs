@@ -113,10 +113,19 @@ internal static class LocklessRingReader
                 continue;
             }
             // A block that would cross the end of the ring is stored whole at offset 0 (its lpos
-            // begin stays at the old end: printk_ringbuffer.c get_next_lpos/data_alloc), then
-            // comes the block's ID.
+            // begin stays at the old end: printk_ringbuffer.c get_next_lpos/data_alloc). Since
+            // 67e1b0052f6b ("printk_ringbuffer: don't needlessly wrap data blocks around", 6.19) a
+            // block may also end exactly at the end of the ring, so next is 0 modulo the size: a
+            // wrapped block cannot (it holds at least its ID at offset 0). vmcore-dmesg 2.0.25 takes
+            // that case for a wrapped block and prints text_len bytes from offset 8; here it is read
+            // where it is. Then comes the block's ID.
             if (begin > next)
-                begin = 0;
+            {
+                if (next == 0)
+                    next = (ulong)dataSize;
+                else
+                    begin = 0;
+            }
             begin += BlockIdBytes;
             if (begin > next)
             {

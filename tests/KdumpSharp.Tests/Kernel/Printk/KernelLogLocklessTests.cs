@@ -45,6 +45,17 @@ public class KernelLogLocklessTests
     }
 
     [Test]
+    public void Block_ending_exactly_at_the_end_of_the_ring_is_read_in_place()
+    {
+        (KernelMemoryBuilder memory, string fitting) = PrintkScenarios.ExactFitRing();
+
+        KernelLog log = Read(memory);
+
+        Assert.That(log.Problems, Is.Empty);
+        Assert.That(log.Records.Select(Text), Is.EqualTo(new[] { fitting, "after" }));
+    }
+
+    [Test]
     public void Prb_is_a_pointer_to_the_ring_not_the_ring()
     {
         (KernelMemoryBuilder memory, PrintkRingBuilder ring) = PrintkScenarios.WrappedRing();

@@ -45,6 +45,23 @@ internal static class PrintkScenarios
         return (memory, ring);
     }
 
+    /// <summary>
+    /// A 6.19+ ring (exact-fit placement): r0 [0,128), r1 [128,256) ending exactly at the ring's end
+    /// (lpos next = the next wrap's start, 0 modulo 256), r2 [0,24) of the next wrap, dropping r0.
+    /// Returns r1's text.
+    /// </summary>
+    public static (KernelMemoryBuilder Memory, string Fitting) ExactFitRing()
+    {
+        var ring = new PrintkRingBuilder(countBits: 3, sizeBits: 8, exactFitAtEnd: true);
+        string fitting = "exact fit " + new string('e', 110);
+        ring.Add("r0 " + new string('0', 117), 1_000_000_000, 1);
+        ring.Add(fitting, 2_000_000_000, 1);
+        ring.Add("after", 3_000_000_000, 1);
+        var memory = new KernelMemoryBuilder();
+        ring.WriteTo(memory);
+        return (memory, fitting);
+    }
+
     /// <summary>What vmcore-dmesg prints for <see cref="WrappedLegacyLog"/>: note the empty line for the wrap marker.</summary>
     public const string WrappedLegacyDmesg =
         "[    4.000000] delta delta delta\n" +

@@ -77,6 +77,20 @@ public class VmcoreDmesgComparisonTests
     }
 
     [Test]
+    public void Block_ending_exactly_at_the_ring_end_is_where_vmcore_dmesg_2_0_25_goes_wrong()
+    {
+        (KernelMemoryBuilder memory, string fitting) = PrintkScenarios.ExactFitRing();
+
+        string theirs = Encoding.Latin1.GetString(VmcoreDmesgRunner.Run(memory));
+        string ours = DmesgFormatter.Format(KernelLog.Read(memory.Virtual, memory.Vmcoreinfo.Build(), DumpLimits.Default).Records);
+
+        // It takes the block for a wrapped one and prints text_len (120) bytes from ring offset 8:
+        // r2's "after", then what is left there of r0's text.
+        Assert.That(ours, Is.EqualTo($"[    2.000000] {fitting}\n[    3.000000] after\n"));
+        Assert.That(theirs, Is.EqualTo($"[    2.000000] after{new string('0', 115)}\n[    3.000000] after\n"));
+    }
+
+    [Test]
     public void Wrapped_structured_log()
     {
         AssertSameAsVmcoreDmesg(PrintkScenarios.WrappedLegacyLog().Memory, PrintkScenarios.WrappedLegacyDmesg);
