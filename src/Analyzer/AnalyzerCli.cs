@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using KdumpSharp.Analyzer.Commands;
 
 namespace KdumpSharp.Analyzer;
@@ -6,12 +7,15 @@ namespace KdumpSharp.Analyzer;
 /// <summary>The kds-analyzer command line: parses arguments, calls Core, prints.</summary>
 public static class AnalyzerCli
 {
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>Runs one command. Standard output is a byte stream because dmesg writes the log's raw bytes.</summary>
+    public static int Run(string[] args, Stream output, TextWriter error)
     {
         var root = new RootCommand("kds-analyzer: read Linux kernel crash dumps (ELF, kdump-compressed, flattened, KdumpSharp) without debuginfo")
         {
+            InfoCommand.Create(output),
+            DmesgCommand.Create(output, error),
             RdCommand.Create(output),
-            ConvertCommand.Create(output, error),
+            ConvertCommand.Create(output),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -21,9 +25,10 @@ public static class AnalyzerCli
             error.WriteLine("Try 'kds-analyzer --help'.");
             return ExitCodes.Usage;
         }
+        using var helpOutput = Text(output);
         try
         {
-            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            return parse.Invoke(new InvocationConfiguration { Output = helpOutput, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)
         {
@@ -33,4 +38,7 @@ public static class AnalyzerCli
 
     /// <summary>The dump argument every command takes.</summary>
     internal static Argument<string> DumpArgument() => new("dump") { Description = "the dump file (format detected from its content)" };
+
+    /// <summary>A UTF-8 text writer over standard output that leaves the stream open.</summary>
+    internal static StreamWriter Text(Stream output) => new(output, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
 }

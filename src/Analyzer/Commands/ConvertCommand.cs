@@ -8,7 +8,7 @@ namespace KdumpSharp.Analyzer.Commands;
 /// <summary><c>convert DUMP OUT --to elf|kdump</c>: rewrite a dump in another container, crash-safely.</summary>
 internal static class ConvertCommand
 {
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(Stream output)
     {
         var dump = AnalyzerCli.DumpArgument();
         var destination = new Argument<string>("out") { Description = "the file to write (must not exist; written as OUT-incomplete, then renamed)" };
@@ -45,7 +45,10 @@ internal static class ConvertCommand
                     };
                     file.Commit();
                     if (!parse.GetValue(quiet))
-                        output.WriteLine($"{file.FinalPath}: {summary}");
+                    {
+                        using StreamWriter text = AnalyzerCli.Text(output);
+                        text.WriteLine($"{file.FinalPath}: {summary}");
+                    }
                 }
                 catch (IOException e)
                 {

@@ -8,7 +8,7 @@ namespace KdumpSharp.Analyzer.Commands;
 /// <summary><c>rd DUMP ADDRESS [LENGTH]</c>: hexdump memory by kernel virtual or physical address, like crash's rd.</summary>
 internal static class RdCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(Stream output)
     {
         var dump = AnalyzerCli.DumpArgument();
         var address = new Argument<string>("address") { Description = "start address (hex, 0x optional)" };
@@ -33,7 +33,8 @@ internal static class RdCommand
             Action<ulong, Span<byte>> read = isPhysical
                 ? (a, b) => kd.Reader.Memory.Read(new PhysicalAddress(a), b, fill)
                 : (a, b) => kd.Virtual.Read(a, b, fill);
-            HexDump.Write(output, start, count, parse.GetValue(width), read);
+            using StreamWriter text = AnalyzerCli.Text(output);
+            HexDump.Write(text, start, count, parse.GetValue(width), read);
             return ExitCodes.Success;
         });
         return command;

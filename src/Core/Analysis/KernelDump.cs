@@ -1,6 +1,7 @@
 using KdumpSharp.Architecture;
 using KdumpSharp.Dumps;
 using KdumpSharp.Kernel;
+using KdumpSharp.Kernel.Printk;
 using KdumpSharp.Memory;
 
 namespace KdumpSharp.Analysis;
@@ -12,6 +13,7 @@ namespace KdumpSharp.Analysis;
 public sealed class KernelDump : IDisposable
 {
     private VirtualMemory? _virtual;
+    private KernelLog? _log;
 
     public KernelDump(IDumpReader reader, DumpLimits? limits = null)
     {
@@ -30,6 +32,9 @@ public sealed class KernelDump : IDisposable
 
     /// <summary>The crashed kernel's address space, walked through its own page tables.</summary>
     public VirtualMemory Virtual => _virtual ??= new X86_64VirtualMemory(Reader.Memory, Vmcoreinfo);
+
+    /// <summary>The kernel log (printk ring buffer, or log_buf before 5.10).</summary>
+    public KernelLog Log => _log ??= KernelLog.Read(Virtual, Vmcoreinfo, Limits);
 
     public void Dispose() => Reader.Dispose();
 }

@@ -18,10 +18,10 @@ internal sealed class CliHarness : IDisposable
 
     public (int Code, string Out, string Err) Run(params string[] args)
     {
-        var output = new StringWriter();
+        var output = new MemoryStream();
         var error = new StringWriter();
         int code = AnalyzerCli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
+        return (code, System.Text.Encoding.UTF8.GetString(output.ToArray()), error.ToString());
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

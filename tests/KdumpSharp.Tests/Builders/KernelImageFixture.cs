@@ -46,7 +46,7 @@ internal sealed class KernelImageFixture
     public ulong ImagePhysical { get; }
     public string Vmcoreinfo { get; }
 
-    public Kernel.Vmcoreinfo ParsedVmcoreinfo => Kernel.Vmcoreinfo.Parse(Encoding.ASCII.GetBytes(Vmcoreinfo));
+    public KdumpSharp.Kernel.Vmcoreinfo ParsedVmcoreinfo => KdumpSharp.Kernel.Vmcoreinfo.Parse(Encoding.ASCII.GetBytes(Vmcoreinfo));
 
     public SparsePhysicalMemory ToPhysicalMemory()
     {

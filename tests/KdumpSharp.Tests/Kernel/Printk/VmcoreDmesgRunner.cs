@@ -18,7 +18,7 @@ internal static class VmcoreDmesgRunner
     public static byte[] Run(KernelMemoryBuilder memory)
     {
         if (!File.Exists(ToolPath))
-            Assert.Ignore($"{ToolPath} is not installed (apt-get install kexec-tools)");
+            Assert.Fail($"{ToolPath} is not installed; scripts/setup.sh installs kexec-tools");
         string path = Path.Combine(Path.GetTempPath(), $"kdumpsharp-vmcore-dmesg-{Guid.NewGuid():N}.elf");
         try
         {
