@@ -15,6 +15,16 @@ internal static class PeerTools
         return path!;
     }
 
+    /// <summary>A Python that imports drgn (Debian's python3-drgn is for /usr/bin/python3, which a pyenv
+    /// shim may hide), or ignores the test.</summary>
+    public static string RequireDrgn()
+    {
+        const string Python = "/usr/bin/python3";
+        if (!File.Exists(Python) || Run($"{Python} -c 'import drgn'").ExitCode != 0)
+            Assert.Ignore("python3-drgn is not installed (scripts/setup.sh installs it)");
+        return Python;
+    }
+
     /// <summary>Runs a shell command line and returns its exit code and combined output.</summary>
     public static (int ExitCode, string Output) Run(string commandLine, int timeoutMs = 120_000)
     {

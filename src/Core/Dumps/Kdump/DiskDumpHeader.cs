@@ -14,8 +14,7 @@ internal readonly struct DiskDumpHeader
     public const string DiskdumpSignature = "DISKDUMP";
 
     public const int SignatureLength = 8;                                     // char signature[SIG_LEN]
-    public const int UtsFieldLength = 65;                                     // __NEW_UTS_LEN + 1
-    public const int UtsNameLength = 6 * UtsFieldLength;                      // struct new_utsname
+    public const int UtsNameLength = UtsName.Size;                            // struct new_utsname, 6 x char[65]
 
     public const int SignatureOffset = 0;
     public const int HeaderVersionOffset = SignatureOffset + SignatureLength;             // int header_version
@@ -38,7 +37,7 @@ internal readonly struct DiskDumpHeader
     {
         Signature = Encoding.Latin1.GetString(b.Slice(SignatureOffset, SignatureLength));
         HeaderVersion = BinaryPrimitives.ReadInt32LittleEndian(b[HeaderVersionOffset..]);
-        UtsName = ReadUtsName(b.Slice(UtsNameOffset, UtsNameLength));
+        UtsName = UtsName.Read(b.Slice(UtsNameOffset, UtsNameLength));
         TimestampSeconds = BinaryPrimitives.ReadInt64LittleEndian(b[TimestampOffset..]);
         TimestampMicroseconds = BinaryPrimitives.ReadInt64LittleEndian(b[TimestampMicrosecondsOffset..]);
         Status = (DumpHeaderFlags)BinaryPrimitives.ReadUInt32LittleEndian(b[StatusOffset..]);
@@ -82,7 +81,7 @@ internal readonly struct DiskDumpHeader
         b[..Size].Clear();
         Encoding.Latin1.GetBytes(Signature, b.Slice(SignatureOffset, SignatureLength));
         BinaryPrimitives.WriteInt32LittleEndian(b[HeaderVersionOffset..], HeaderVersion);
-        WriteUtsName(UtsName, b.Slice(UtsNameOffset, UtsNameLength));
+        UtsName.Write(b.Slice(UtsNameOffset, UtsNameLength));
         BinaryPrimitives.WriteInt64LittleEndian(b[TimestampOffset..], TimestampSeconds);
         BinaryPrimitives.WriteInt64LittleEndian(b[TimestampMicrosecondsOffset..], TimestampMicroseconds);
         BinaryPrimitives.WriteUInt32LittleEndian(b[StatusOffset..], (uint)Status);
@@ -91,28 +90,5 @@ internal readonly struct DiskDumpHeader
         BinaryPrimitives.WriteUInt32LittleEndian(b[BitmapBlocksOffset..], BitmapBlocks);
         BinaryPrimitives.WriteUInt32LittleEndian(b[MaxMapnrOffset..], MaxMapnr);
         BinaryPrimitives.WriteInt32LittleEndian(b[NrCpusOffset..], NrCpus);
-    }
-
-    // new_utsname: sysname, nodename, release, version, machine, domainname; each NUL-terminated in 65 bytes.
-    private static UtsName ReadUtsName(ReadOnlySpan<byte> b) => new(
-        ReadUtsField(b, 0), ReadUtsField(b, 1), ReadUtsField(b, 2),
-        ReadUtsField(b, 3), ReadUtsField(b, 4), ReadUtsField(b, 5));
-
-    private static string ReadUtsField(ReadOnlySpan<byte> b, int index)
-    {
-        ReadOnlySpan<byte> field = b.Slice(index * UtsFieldLength, UtsFieldLength);
-        int nul = field.IndexOf((byte)0);
-        return Encoding.Latin1.GetString(nul >= 0 ? field[..nul] : field);
-    }
-
-    private static void WriteUtsName(UtsName uts, Span<byte> b)
-    {
-        string[] fields = [uts.SysName, uts.NodeName, uts.Release, uts.Version, uts.Machine, uts.DomainName];
-        for (int i = 0; i < fields.Length; i++)
-        {
-            // At most 64 bytes, so the field keeps its terminating NUL.
-            string value = fields[i].Length < UtsFieldLength ? fields[i] : fields[i][..(UtsFieldLength - 1)];
-            Encoding.Latin1.GetBytes(value, b.Slice(i * UtsFieldLength, UtsFieldLength - 1));
-        }
     }
 }

@@ -8,7 +8,7 @@ namespace KdumpSharp.Tests.Dumps.Kdump;
 
 internal static class KdumpTestSupport
 {
-    public const string Vmcoreinfo =
+    public const string VmcoreinfoText =
         "OSRELEASE=6.1.0-56-amd64\nPAGESIZE=4096\nSYMBOL(init_uts_ns)=ffffffff82a13440\nSYMBOL(init_top_pgt)=ffffffff82a0c000\n" +
         "NUMBER(phys_base)=469762048\nKERNELOFFSET=1000000\nCRASHTIME=1700000123\n";
 
@@ -19,7 +19,7 @@ internal static class KdumpTestSupport
         .Exclude(3)
         .Exclude(120)
         .AddPrStatus(1, 0xffffffff81000010)
-        .AddVmcoreinfo(Vmcoreinfo)
+        .AddVmcoreinfo(VmcoreinfoText)
         .AddPrStatus(0, 0xffffffff81000020);
 
     public static KdumpCompressedReader Open(KdumpImage image, DumpLimits? limits = null) =>
