@@ -35,12 +35,6 @@ internal sealed class KdumpBitmaps
         _rank = new long[(frames + RankBlockFrames - 1) / RankBlockFrames + 1];
     }
 
-    /// <summary>Frames the bitmaps describe (max_mapnr).</summary>
-    public ulong Frames => _frames;
-
-    /// <summary>Set bits of the 2nd bitmap below <see cref="Frames"/>.</summary>
-    public long DumpableCount => _rank[^1];
-
     /// <summary>Reads the 2nd bitmap once to build the rank table. The caller has checked that both
     /// bitmaps, <c>ceil(frames / 8)</c> bytes each rounded up to whole words, lie inside the source.</summary>
     public static KdumpBitmaps Load(DumpSource source, long presentOffset, long dumpableOffset, ulong frames)
@@ -66,7 +60,7 @@ internal sealed class KdumpBitmaps
 
     public bool IsDumpable(ulong pfn) => TestBit(_dumpableOffset, pfn);
 
-    /// <summary>Set bits of the 2nd bitmap in [0, <paramref name="pfn"/>); <paramref name="pfn"/> may equal <see cref="Frames"/>.</summary>
+    /// <summary>Set bits of the 2nd bitmap in [0, <paramref name="pfn"/>); <paramref name="pfn"/> may be max_mapnr itself.</summary>
     public long Rank(ulong pfn)
     {
         ulong block = pfn / RankBlockFrames;
@@ -153,7 +147,7 @@ internal sealed class KdumpBitmaps
     }
 
     /// <summary>Feeds the words covering frames [start, end) to <paramref name="visit"/> in chunks, with the index of each chunk's first word.
-    /// The last word is masked to <see cref="Frames"/>; callers mask to their own range.</summary>
+    /// The last word is masked to max_mapnr; callers mask to their own range.</summary>
     private delegate void WordVisitor(ulong firstWord, ReadOnlySpan<ulong> words);
 
     private void Scan(long bitmapOffset, ulong start, ulong end, WordVisitor visit)
