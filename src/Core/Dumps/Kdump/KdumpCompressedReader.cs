@@ -18,7 +18,9 @@ namespace KdumpSharp.Dumps.Kdump;
 /// </code>
 /// Opening reads the headers, notes and both bitmaps (2 bits per page, never the page data) and
 /// validates every size and offset before using it. A file cut short still opens: pages whose
-/// descriptor or data lie past the end read as <see cref="PageState.Lost"/>.
+/// descriptor or data lie past the end read as <see cref="PageState.Lost"/>. Reading a page whose
+/// codec's native library is missing throws <see cref="CompressionUnavailableException"/>. The
+/// reader is safe to use from several threads.
 /// </summary>
 public sealed class KdumpCompressedReader : IDumpReader, IHasUtsName
 {
@@ -117,7 +119,7 @@ public sealed class KdumpCompressedReader : IDumpReader, IHasUtsName
         ulong frames = header.IsKdump && header.HeaderVersion >= 6 ? sub.MaxMapnr64 : header.MaxMapnr;
         if (frames > limits.MaxPageFrames)
             DumpThrow.Corrupt(name, $"max_mapnr 0x{frames:x} exceeds the limit of 0x{limits.MaxPageFrames:x} page frames",
-                header.HeaderVersion >= 6 ? BlockSize + KdumpSubHeader.MaxMapnr64Offset : DiskDumpHeader.MaxMapnrOffset);
+                header.IsKdump && header.HeaderVersion >= 6 ? BlockSize + KdumpSubHeader.MaxMapnr64Offset : DiskDumpHeader.MaxMapnrOffset);
 
         // Both bitmaps are ceil(max_mapnr / 8) bytes rounded up to a block; the 2nd starts halfway
         // (makedumpfile and crash both use bitmap_len / 2). An old diskdump of all memory may carry a
