@@ -1,3 +1,4 @@
+using KdumpSharp.Compression;
 using KdumpSharp.Dumps;
 using KdumpSharp.Kernel;
 using KdumpSharp.Memory;
@@ -23,6 +24,7 @@ public static class ErrorRenderer
     {
         UsageException usage => (ExitCodes.Usage, usage.Message),
         OutputException o => (ExitCodes.OutputError, o.Message),
+        CompressionUnavailableException c => (ExitCodes.MissingLibrary, c.Message),
         UnrecognizedDumpException u => (ExitCodes.NotADump, u.Message),
         DumpFormatException f => (ExitCodes.CorruptDump, f.Message),
         MemoryFaultException m => (ExitCodes.DataUnavailable, m.Message),

@@ -25,4 +25,7 @@ public static class ExitCodes
 
     /// <summary>The output could not be written (exists already, no space, no permission).</summary>
     public const int OutputError = 7;
+
+    /// <summary>A native library the dump's compression needs is not installed (liblzo2, libzstd, libsnappy).</summary>
+    public const int MissingLibrary = 8;
 }

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using KdumpSharp.Analysis;
+using KdumpSharp.Compression;
 using KdumpSharp.Dumps.Elf;
+using KdumpSharp.Dumps.Kdump;
 using KdumpSharp.IO;
 
 namespace KdumpSharp.Analyzer.Commands;
@@ -13,7 +15,7 @@ internal static class ConvertCommand
         var dump = AnalyzerCli.DumpArgument();
         var destination = new Argument<string>("out") { Description = "the file to write (must not exist; written as OUT-incomplete, then renamed)" };
         var to = new Option<string>("--to") { Description = "output format", Required = true };
-        to.AcceptOnlyFromAmong("elf");
+        to.AcceptOnlyFromAmong("elf", "kdump");
         var compress = new Option<string>("--compress", "-c") { Description = "page compression for --to kdump", DefaultValueFactory = _ => "zlib" };
         compress.AcceptOnlyFromAmong("zlib", "lzo", "zstd", "snappy", "none");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no summary line" };
@@ -41,7 +43,7 @@ internal static class ConvertCommand
                     string summary = parse.GetValue(to) switch
                     {
                         "elf" => DescribeElf(ElfVmcoreWriter.Write(kd.Reader, file.Stream)),
-                        _ => throw new UsageException("unknown format"),
+                        _ => DescribeKdump(KdumpCompressedWriter.Write(kd.Reader, file.Stream, new KdumpWriterOptions { Compression = ParseCompression(parse.GetValue(compress)!) })),
                     };
                     file.Commit();
                     if (!parse.GetValue(quiet))
@@ -59,6 +61,18 @@ internal static class ConvertCommand
         });
         return command;
     }
+
+    private static PageCompression ParseCompression(string name) => name switch
+    {
+        "lzo" => PageCompression.Lzo,
+        "zstd" => PageCompression.Zstd,
+        "snappy" => PageCompression.Snappy,
+        "none" => PageCompression.None,
+        _ => PageCompression.Zlib,
+    };
+
+    private static string DescribeKdump(KdumpWriteResult r) =>
+        $"kdump-compressed, {r.DumpedPages} pages ({r.ZeroPages} zero, {r.RawPages} stored raw, {r.LostPages} lost), {r.Bytes >> 20} MiB";
 
     private static string DescribeElf(ElfWriteResult r) =>
         $"ELF vmcore, {r.LoadSegments} PT_LOAD segments, {r.BytesWritten >> 20} MiB of memory written, {r.BytesExcluded >> 20} MiB absent";

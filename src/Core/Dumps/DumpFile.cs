@@ -1,4 +1,6 @@
 using KdumpSharp.Dumps.Elf;
+using KdumpSharp.Dumps.Flattened;
+using KdumpSharp.Dumps.Kdump;
 using KdumpSharp.IO;
 
 namespace KdumpSharp.Dumps;
@@ -35,6 +37,22 @@ public static class DumpFile
             throw new UnrecognizedDumpException(source.Name, "is empty");
         if (magic.StartsWith("\u007fELF"u8))
             return new ElfVmcoreReader(source, limits, leaveOpen);
+        if (KdumpCompressedReader.HasSignature(source))
+            return KdumpCompressedReader.Open(source, limits, leaveOpen);
+        if (FlattenedSource.HasSignature(source))
+        {
+            // The flattened stream is rebuilt in place; what it carries is sniffed like any file.
+            FlattenedSource flat = FlattenedSource.Open(source, limits, leaveOpen);
+            try
+            {
+                return Open(flat, limits, leaveOpen: false);
+            }
+            catch
+            {
+                flat.Dispose();
+                throw;
+            }
+        }
         throw new UnrecognizedDumpException(source.Name, Describe(source, magic));
     }
 

@@ -36,7 +36,7 @@ internal static class InitUtsName
         {
             return null;
         }
-        UtsName uts = UtsName.Read(bytes);
+        UtsName uts = UtsName.Parse(bytes);
         return uts.SysName == "Linux" && uts.Release == info.OsRelease ? uts : null;
     }
 }

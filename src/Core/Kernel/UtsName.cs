@@ -13,6 +13,9 @@ public sealed record UtsName(string SysName, string NodeName, string Release, st
     public const int FieldLength = 65;
     public const int Size = 6 * FieldLength;
 
+    /// <summary>For containers that record no utsname.</summary>
+    public static UtsName Empty { get; } = new("", "", "", "", "", "");
+
     /// <summary>
     /// Reads init_uts_ns.name: SYMBOL(init_uts_ns) + OFFSET(uts_namespace.name), both in VMCOREINFO
     /// since 2.6.x (kernel/vmcore_info.c). This is the initial namespace — what the host saw, not a
@@ -44,5 +47,17 @@ public sealed record UtsName(string SysName, string NodeName, string Release, st
         ReadOnlySpan<byte> field = bytes.Slice(index * FieldLength, FieldLength);
         int nul = field.IndexOf((byte)0);
         return Encoding.UTF8.GetString(nul >= 0 ? field[..nul] : field);
+    }
+
+    /// <summary>Writes the 390-byte new_utsname; each field keeps at most 64 bytes so it stays NUL-terminated.</summary>
+    public void Write(Span<byte> destination)
+    {
+        destination[..Size].Clear();
+        string[] fields = [SysName, NodeName, Release, Version, Machine, DomainName];
+        for (int i = 0; i < fields.Length; i++)
+        {
+            byte[] bytes = Encoding.UTF8.GetBytes(fields[i]);
+            bytes.AsSpan(0, Math.Min(bytes.Length, FieldLength - 1)).CopyTo(destination.Slice(i * FieldLength));
+        }
     }
 }

@@ -1,3 +1,4 @@
+using KdumpSharp.Dumps.Flattened;
 using KdumpSharp.IO;
 using KdumpSharp.Kernel;
 using KdumpSharp.Memory;
@@ -81,13 +82,17 @@ public sealed class ElfVmcoreReader : IDumpReader
         Notes = notes;
         Segments = SelectPhysicalSegments(segments);
         _memory = new ElfPhysicalMemory(source, Segments);
-        bool incomplete = truncated || (ehdr.Flags & Elf64Header.FlagIncomplete) != 0;
+        // makedumpfile -F -E wraps an ELF vmcore in a flattened stream; a cut stream is incomplete too.
+        var flattened = source as FlattenedSource;
+        string? reason = flattened?.IncompleteReason
+            ?? (truncated ? "the file is shorter than its program headers say"
+                : (ehdr.Flags & Elf64Header.FlagIncomplete) != 0 ? "the writer flagged the dump incomplete (ELF e_flags bit 0)" : null);
         Properties = new DumpProperties
         {
-            Format = DumpFormat.Elf,
-            IsIncomplete = incomplete,
-            IncompleteReason = truncated ? "the file is shorter than its program headers say"
-                : incomplete ? "the writer flagged the dump incomplete (ELF e_flags bit 0)" : null,
+            Format = flattened is null ? DumpFormat.Elf : DumpFormat.Flattened,
+            InnerFormat = flattened is null ? null : DumpFormat.Elf,
+            IsIncomplete = reason is not null,
+            IncompleteReason = reason,
         };
     }
 

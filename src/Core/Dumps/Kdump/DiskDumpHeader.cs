@@ -1,3 +1,4 @@
+using KdumpSharp.Kernel;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -37,7 +38,7 @@ internal readonly struct DiskDumpHeader
     {
         Signature = Encoding.Latin1.GetString(b.Slice(SignatureOffset, SignatureLength));
         HeaderVersion = BinaryPrimitives.ReadInt32LittleEndian(b[HeaderVersionOffset..]);
-        UtsName = UtsName.Read(b.Slice(UtsNameOffset, UtsNameLength));
+        UtsName = UtsName.Parse(b.Slice(UtsNameOffset, UtsNameLength));
         TimestampSeconds = BinaryPrimitives.ReadInt64LittleEndian(b[TimestampOffset..]);
         TimestampMicroseconds = BinaryPrimitives.ReadInt64LittleEndian(b[TimestampMicrosecondsOffset..]);
         Status = (DumpHeaderFlags)BinaryPrimitives.ReadUInt32LittleEndian(b[StatusOffset..]);

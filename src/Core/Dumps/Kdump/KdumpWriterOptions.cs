@@ -1,3 +1,4 @@
+using KdumpSharp.Kernel;
 using KdumpSharp.Compression;
 
 namespace KdumpSharp.Dumps.Kdump;
