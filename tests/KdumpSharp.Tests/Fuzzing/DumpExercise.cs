@@ -2,6 +2,7 @@ using KdumpSharp.Analysis;
 using KdumpSharp.Dumps;
 using KdumpSharp.IO;
 using KdumpSharp.Kernel;
+using KdumpSharp.Kernel.Printk;
 using KdumpSharp.Memory;
 
 namespace KdumpSharp.Tests.Fuzzing;
@@ -47,6 +48,9 @@ internal static class DumpExercise
                 {
                 }
             }
+            if (dump.Reader.Vmcoreinfo is not null)
+                _ = KernelLog.Read(dump.Virtual, dump.Vmcoreinfo, FuzzLimits).Records.Count;
+            _ = DumpSummary.Build(dump);
             return null;
         }
         catch (Exception e) when (ExpectedFailures.Contains(e.GetType()))

@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
+using KdumpSharp.Compression;
 using KdumpSharp.Dumps.Elf;
+using KdumpSharp.Dumps.Kdump;
 using KdumpSharp.IO;
 using KdumpSharp.Tests.Builders;
 
@@ -21,6 +24,16 @@ public class ReaderFuzzTests
             foreach (Mutation mutation in Enum.GetValues<Mutation>())
                 yield return new TestCaseData(seed, mutation).SetName($"Fuzz {seed.Name} {mutation}");
     }
+
+    [TestCaseSource(typeof(FuzzSeeds), nameof(FuzzSeeds.All))]
+    public void Seeds_read_their_log_through_the_page_tables(FuzzSeed seed)
+    {
+        using var dump = new KdumpSharp.Analysis.KernelDump(KdumpSharp.Dumps.DumpFile.Open(new MemorySource(seed.Name, seed.File)));
+        Assert.That(DmesgFormatterText(dump), Does.Contain("wrapped block text!!"));
+    }
+
+    private static string DmesgFormatterText(KdumpSharp.Analysis.KernelDump dump) =>
+        KdumpSharp.Kernel.Printk.DmesgFormatter.Format(dump.Log.Records);
 
     [TestCaseSource(nameof(Cases))]
     public void Damaged_dumps_fail_only_with_typed_errors(FuzzSeed seed, Mutation mutation)
@@ -62,23 +75,62 @@ public class ReaderFuzzTests
 }
 
 /// <summary>Valid seed dumps with the regions worth damaging.</summary>
-internal static class FuzzSeeds
+public static class FuzzSeeds
 {
-    public static IEnumerable<FuzzSeed> All()
+    internal static IEnumerable<FuzzSeed> All()
     {
-        yield return ElfSeed();
+        FuzzSeed elf = ElfSeed();
+        yield return elf;
+        FuzzSeed kdump = KdumpSeed(elf);
+        yield return kdump;
+        yield return FlattenedSeed(kdump);
     }
 
+    /// <summary>The ELF seed rewritten by our kdump writer: header, sub header and notes, both bitmaps, descriptors.</summary>
+    private static FuzzSeed KdumpSeed(FuzzSeed elf)
+    {
+        using var reader = new ElfVmcoreReader(new MemorySource("seed", elf.File));
+        using var output = new MemoryStream();
+        KdumpCompressedWriter.Write(reader, output, new KdumpWriterOptions { Compression = PageCompression.Zlib, DumpLevel = 1 });
+        byte[] file = output.ToArray();
+        int block = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(428));      // disk_dump_header.block_size
+        int subHeader = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(432));  // sub_hdr_size (blocks)
+        int bitmaps = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(436));    // bitmap_blocks (both)
+        int bitmapStart = (1 + subHeader) * block;
+        int descriptors = bitmapStart + bitmaps * block;
+        return new FuzzSeed("kdump", file,
+            [(0, 464), (block, subHeader * block), (bitmapStart, bitmaps * block), (descriptors, 2048 * 24), (0, file.Length)],
+            elf.VirtualProbes);
+    }
+
+    /// <summary>The kdump seed as makedumpfile -F would stream it: out-of-order records of assorted sizes.</summary>
+    private static FuzzSeed FlattenedSeed(FuzzSeed kdump)
+    {
+        byte[] file = new FlattenedStreamBuilder().AddChunks(kdump.File, [4096, 512, 65536, 8192, 100_000], chunks => chunks.AsEnumerable().Reverse()).End().ToArray();
+        return new FuzzSeed("flattened", file, [(0, 4096), (4096, 16 * 4096), (file.Length - 4096, 4096), (0, file.Length)], kdump.VirtualProbes);
+    }
+
+    /// <summary>
+    /// An 8 MiB machine plus a printk ring: the ring is built in <see cref="KernelMemoryBuilder"/>'s
+    /// window (physical 16 MiB, seen through a direct map at 0xffff888000000000), so the fixture's page
+    /// tables map it and the whole read path (tables, ring, panic search) is fuzzed.
+    /// </summary>
     private static FuzzSeed ElfSeed()
     {
-        var machine = new KernelImageFixture(small: true);
-        byte[] file = machine.ToElfCore();
+        var machine = new KernelImageFixture(small: true, directMapBase: 0xffff888000000000);
+        (KernelMemoryBuilder log, _) = Kernel.Printk.PrintkScenarios.WrappedRing();
+        byte[] ringBytes = log.Snapshot();
+        byte[] file = new ElfCoreBuilder()
+            .AddPrStatus(1, 0xffffffff81234567, 0xffffc90000004000)
+            .AddVmcoreinfo(machine.Vmcoreinfo + log.Vmcoreinfo.Text)
+            .AddLoad(0, machine.Ram, virtualAddress: machine.DirectMapBase)
+            .AddLoad(KernelMemoryBuilder.PhysicalBase, ringBytes, virtualAddress: KernelMemoryBuilder.VirtualBase)
+            .Build();
         using var reader = new ElfVmcoreReader(new MemorySource("seed", file));
-        int dataStart = (int)reader.Segments[0].FileOffset;
-        // Page tables sit 3 MiB into the image; find their file offset through the segment holding them.
-        LoadSegment holder = reader.Segments.Single(s => s.Memory.Contains(new(machine.ImagePhysical + 0x300000)));
-        int tables = (int)(holder.FileOffset + (long)(machine.ImagePhysical + 0x300000 - holder.Memory.Start.Value));
-        return new FuzzSeed("ELF", file, [(0, dataStart), (tables, 6 * 4096), (0, file.Length)],
+        LoadSegment ram = reader.Segments[0], ring = reader.Segments[1];
+        // Page tables sit 3 MiB into the image.
+        int tables = (int)(ram.FileOffset + (long)(machine.ImagePhysical + 0x300000));
+        return new FuzzSeed("ELF", file, [(0, (int)ram.FileOffset), (tables, 6 * 4096), ((int)ring.FileOffset, ringBytes.Length), (0, file.Length)],
             [machine.ImageVirtual + 0x10, machine.DirectMapBase + 0x5000, KernelImageFixture.VmallocPage]);
     }
 }
