@@ -11,7 +11,7 @@ internal static class PeerTools
         string[] dirs = [.. (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'), "/usr/sbin", "/sbin"];
         string? path = dirs.Where(d => d.Length > 0).Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
         if (path is null)
-            Assert.Ignore($"{tool} is not installed (scripts/setup.sh installs it)");
+            Assert.Fail($"{tool} is not installed (scripts/setup.sh installs it)");
         return path!;
     }
 
@@ -21,7 +21,7 @@ internal static class PeerTools
     {
         const string Python = "/usr/bin/python3";
         if (!File.Exists(Python) || Run($"{Python} -c 'import drgn'").ExitCode != 0)
-            Assert.Ignore("python3-drgn is not installed (scripts/setup.sh installs it)");
+            Assert.Fail("python3-drgn is not installed (scripts/setup.sh installs it)");
         return Python;
     }
 
