@@ -17,9 +17,6 @@ internal sealed class RootedPath
         _maxSymlinkHops = maxSymlinkHops;
     }
 
-    /// <summary>The root as a host path, without a trailing slash ("" for "/").</summary>
-    public string Root => _root;
-
     /// <summary>The host path of an in-root path, without resolving anything.</summary>
     public string ToHost(string path) => _root + path;
 
