@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  qemu-system-x86 qemu-utils cpio e2fsprogs xz-utils zstd
+  qemu-system-x86 qemu-utils cpio e2fsprogs xz-utils zstd kmod
   makedumpfile kexec-tools crash python3-drgn
   liblz4-dev libzstd-dev liblzo2-dev libsnappy-dev
   busybox-static
@@ -32,5 +32,14 @@ for pkg in linux-image-6.1.0-56-amd64 linux-image-6.12.117+deb12-amd64-unsigned;
   (cd "$dir.tmp" && apt-get download -qq "$pkg" && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
   touch "$dir.tmp/.complete"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
+done
+
+# Debian's kernel packages ship no modules.dep (postinst runs depmod on the installed system),
+# so generate it for each unpacked kernel; the VM tests resolve module closures from it.
+for moddir in "$cache"/kernels/*/root/lib/modules/*; do
+  [ -d "$moddir" ] || continue
+  [ -s "$moddir/modules.dep" ] && continue
+  echo "setup: depmod $(basename "$moddir")"
+  depmod -b "${moddir%/lib/modules/*}" "$(basename "$moddir")"
 done
 echo "setup: ready (cache $cache)"

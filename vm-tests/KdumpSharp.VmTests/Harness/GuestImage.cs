@@ -1,0 +1,123 @@
+using System.Reflection;
+using System.Text;
+using KdumpSharp.Initramfs;
+
+namespace KdumpSharp.VmTests.Harness;
+
+/// <summary>
+/// The dump-making guest: a gzip initramfs composed with the product's
+/// <see cref="NewcArchiveWriter"/>, <see cref="SharedLibraryResolver"/> and
+/// <see cref="KernelModuleResolver"/> (busybox, kexec and its libraries, the virtio disk modules,
+/// guest-init.sh as /init), and the payload disk that hands the crash kernel and initramfs to
+/// the guest for kexec -p.
+/// </summary>
+public static class GuestImage
+{
+    /// <summary>Busybox applets the init script calls (the rest are shell builtins).</summary>
+    public static IReadOnlyList<string> Applets { get; } =
+        ["sh", "mount", "insmod", "cat", "dd", "stat", "head", "mkdir", "rm", "sleep", "ps", "sync", "uname", "poweroff"];
+
+    /// <summary>The PCI transport and the disk driver; on 6.12 the transport is built in.</summary>
+    public static IReadOnlyList<string> Modules { get; } = ["virtio_pci", "virtio_blk"];
+
+    /// <summary>Host executables copied with their shared-library closure.</summary>
+    public static IReadOnlyList<string> Executables { get; } = ["/bin/busybox", "/usr/sbin/kexec"];
+
+    /// <summary>Where the payload disk puts the kernel; the initramfs follows at the next block.</summary>
+    public const int PayloadBlock = 4096;
+
+    /// <summary>guest-init.sh, embedded in this assembly.</summary>
+    public static string InitScript { get; } = ReadInitScript();
+
+    /// <summary>What went into an initramfs.</summary>
+    /// <param name="Path">The gzip file.</param>
+    /// <param name="Files">Archive paths of the regular files, in archive order.</param>
+    /// <param name="Modules">Module closure loaded by /init, in order.</param>
+    public sealed record Initramfs(string Path, long CompressedBytes, long UncompressedBytes, IReadOnlyList<string> Files, KernelModuleClosure Modules);
+
+    public static Initramfs BuildInitramfs(TestKernel kernel, string path)
+    {
+        var files = new List<string>();
+        KernelModuleClosure modules = new KernelModuleResolver(kernel.ModulesDirectory).Resolve(Modules);
+        long uncompressed;
+        using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
+        using (var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip))
+        {
+            // The kernel opens /dev/console for init's stdio before /init can mount devtmpfs.
+            writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
+            foreach (string mountPoint in new[] { "proc", "sys" })
+                writer.AddDirectory(mountPoint);
+            writer.AddFile("init", Encoding.UTF8.GetBytes(InitScript), Mode0755);
+            files.Add("init");
+
+            var resolver = new SharedLibraryResolver();
+            foreach (string executable in Executables)
+            {
+                foreach (SharedObject file in resolver.Resolve(executable).Files)
+                {
+                    if (writer.Contains(file.Path))
+                        continue;
+                    writer.AddFileFromHost(file.Path, file.HostPath);
+                    files.Add(file.Path.TrimStart('/'));
+                }
+            }
+            string busyboxDirectory = Path.GetDirectoryName(Executables[0])!;
+            foreach (string applet in Applets)
+                writer.AddSymlink($"{busyboxDirectory}/{applet}", "busybox");
+
+            var list = new StringBuilder();
+            foreach (KernelModule module in modules.LoadOrder)
+            {
+                // Copied as they are: busybox insmod reads .ko.xz itself.
+                string archivePath = $"lib/modules/{kernel.Release}/{module.RelativePath}";
+                writer.AddFileFromHost(archivePath, module.FullPath, Mode0644);
+                files.Add(archivePath);
+                list.Append('/').Append(archivePath).Append('\n');
+            }
+            writer.AddFile("etc/kds/modules", Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
+            files.Add("etc/kds/modules");
+            writer.Finish();
+            uncompressed = writer.UncompressedLength;
+        }
+        return new Initramfs(path, new FileInfo(path).Length, uncompressed, files, modules);
+    }
+
+    /// <summary>
+    /// Writes the payload disk guest-init.sh reads: "KDSPAYLOAD1 &lt;kernel bytes&gt;
+    /// &lt;initramfs bytes&gt;" and the crash kernel's command line as the first two lines, the
+    /// kernel at <see cref="PayloadBlock"/>, the initramfs at the next block boundary, and zeros
+    /// to a whole block (QEMU sizes block devices in sectors).
+    /// </summary>
+    public static void WritePayloadDisk(string path, string kernel, string initramfs, string crashCommandLine)
+    {
+        if (crashCommandLine.Contains('\n'))
+            throw new ArgumentException("the command line must be one line", nameof(crashCommandLine));
+        long kernelBytes = new FileInfo(kernel).Length;
+        long initramfsBytes = new FileInfo(initramfs).Length;
+        byte[] header = new byte[PayloadBlock];
+        byte[] text = Encoding.ASCII.GetBytes($"KDSPAYLOAD1 {kernelBytes} {initramfsBytes}\n{crashCommandLine}\n");
+        if (text.Length > header.Length)
+            throw new ArgumentException($"the payload header needs {text.Length} bytes, more than a block", nameof(crashCommandLine));
+        text.CopyTo(header, 0);
+
+        using var disk = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        disk.Write(header);
+        foreach (string file in new[] { kernel, initramfs })
+        {
+            using (var source = File.OpenRead(file))
+                source.CopyTo(disk);
+            disk.Write(new byte[(PayloadBlock - disk.Length % PayloadBlock) % PayloadBlock]);
+        }
+    }
+
+    private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+
+    private static string ReadInitScript()
+    {
+        using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("guest-init.sh")
+            ?? throw new InvalidOperationException("guest-init.sh is not embedded in the test assembly");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
