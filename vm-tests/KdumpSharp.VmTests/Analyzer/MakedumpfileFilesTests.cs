@@ -5,28 +5,21 @@ using KdumpSharp.Dumps.Kdump;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
 
-namespace KdumpSharp.Tests.Dumps.Kdump;
+using KdumpSharp.VmTests.Harness;
+
+namespace KdumpSharp.VmTests.Analyzer;
 
 /// <summary>
-/// Real dumps from the VM harness, cached outside the repository (KDS_CACHE, by default
-/// /var/cache/kdumpsharp-test/dumps/&lt;release&gt;-&lt;key&gt;/): one crash captured as vmcore.elf and
-/// passed through Debian's makedumpfile as -d 0 (vmcore.kdump-raw), -c -d 31 (vmcore.kdump-zlib),
-/// -l -d 31 (vmcore.kdump-lzo) and -F -c -d 31 (vmcore.flat). Ignored where the cache is empty.
+/// The kdump-compressed reader and writer against makedumpfile's own files from the VM harness:
+/// one crash passed through Debian's makedumpfile as -d 0, -c -d 31, -l -d 31 and -F -c -d 31.
 /// </summary>
-[Category("Peer")]
-public sealed class HarnessDumpTests
+[TestFixtureSource(typeof(TestKernel), nameof(TestKernel.All))]
+public sealed class MakedumpfileFilesTests(TestKernel kernel)
 {
-    public static IEnumerable<TestCaseData> Dumps()
-    {
-        string cache = Path.Combine(Environment.GetEnvironmentVariable("KDS_CACHE") ?? "/var/cache/kdumpsharp-test", "dumps");
-        string[] dirs = Directory.Exists(cache)
-            ? [.. Directory.GetDirectories(cache).Where(d => File.Exists(Path.Combine(d, "manifest.json")) && File.Exists(Path.Combine(d, "vmcore.kdump-raw"))).Order()]
-            : [];
-        if (dirs.Length == 0)
-            yield return new TestCaseData("").Ignore($"no VM-harness dumps under {cache}");
-        foreach (string dir in dirs)
-            yield return new TestCaseData(dir).SetArgDisplayNames(Path.GetFileName(dir));
-    }
+    private string _dir = null!;
+
+    [OneTimeSetUp]
+    public void MakeOrLoadDumps() => _dir = TestDumps.Get(kernel).Directory;
 
     private static KdumpCompressedReader Open(string path)
     {
@@ -37,10 +30,10 @@ public sealed class HarnessDumpTests
 
     /// <summary>Every page makedumpfile kept at -d 31 is the page it wrote at -d 0, and every page it
     /// dropped reads as excluded, whether zlib, lzo or a flattened stream read in place.</summary>
-    [TestCaseSource(nameof(Dumps))]
-    public void Filtered_files_hold_the_same_pages_as_the_unfiltered_one(string dir)
+    [Test]
+    public void Filtered_files_hold_the_same_pages_as_the_unfiltered_one()
     {
-        using KdumpCompressedReader raw = Open(Path.Combine(dir, "vmcore.kdump-raw"));
+        using KdumpCompressedReader raw = Open(Path.Combine(_dir, "vmcore.kdump-raw"));
         Assert.That(raw.Properties.DumpLevel, Is.Zero);
         Assert.That(raw.UtsName.Release, Is.EqualTo(raw.Vmcoreinfo!.OsRelease));
         var expected = new byte[PageFrameNumber.PageSize];
@@ -52,7 +45,7 @@ public sealed class HarnessDumpTests
             ("vmcore.flat", "zlib", DumpFormat.Flattened),
         })
         {
-            using KdumpCompressedReader filtered = Open(Path.Combine(dir, name));
+            using KdumpCompressedReader filtered = Open(Path.Combine(_dir, name));
             Assert.That((filtered.Properties.Format, filtered.Properties.Compression, filtered.Properties.DumpLevel, filtered.Properties.IsIncomplete),
                 Is.EqualTo((format, compression, 31, false)), name);
             Assert.That(filtered.UtsName, Is.EqualTo(raw.UtsName), name);
@@ -75,10 +68,10 @@ public sealed class HarnessDumpTests
     }
 
     /// <summary>Rewriting makedumpfile's -d 0 output uncompressed gives back its exact bytes.</summary>
-    [TestCaseSource(nameof(Dumps))]
-    public void Rewriting_the_unfiltered_file_reproduces_makedumpfiles_bytes(string dir)
+    [Test]
+    public void Rewriting_the_unfiltered_file_reproduces_makedumpfiles_bytes()
     {
-        string original = Path.Combine(dir, "vmcore.kdump-raw");
+        string original = Path.Combine(_dir, "vmcore.kdump-raw");
         using KdumpCompressedReader raw = Open(original);
         using var output = new MemoryStream();
         KdumpCompressedWriter.Write(raw, output, new KdumpWriterOptions { Compression = PageCompression.None });
@@ -88,24 +81,21 @@ public sealed class HarnessDumpTests
     }
 
     /// <summary>makedumpfile reads the log out of what the writer produced exactly as out of the vmcore.</summary>
-    [TestCaseSource(nameof(Dumps))]
-    public void Makedumpfile_dumps_the_same_dmesg_from_the_written_file(string dir)
+    [Test]
+    public void Makedumpfile_dumps_the_same_dmesg_from_the_written_file()
     {
-        string makedumpfile = PeerTools.Require("makedumpfile");
-        string reference = Path.Combine(dir, "dmesg.makedumpfile.txt");
-        if (!File.Exists(reference))
-            Assert.Ignore($"no {reference}");
+        string reference = Path.Combine(_dir, "dmesg.makedumpfile.txt");
         string work = Directory.CreateTempSubdirectory("kds-harness-").FullName;
         try
         {
             foreach (PageCompression kind in new[] { PageCompression.Zlib, PageCompression.Lzo })
             {
                 string written = Path.Combine(work, $"{kind}.kdump"), dmesg = Path.Combine(work, $"{kind}.txt");
-                using (KdumpCompressedReader source = Open(Path.Combine(dir, "vmcore.kdump-zlib")))
+                using (KdumpCompressedReader source = Open(Path.Combine(_dir, "vmcore.kdump-zlib")))
                 using (FileStream output = File.Create(written))
                     KdumpCompressedWriter.Write(source, output, new KdumpWriterOptions { Compression = kind });
-                (int exitCode, string log) = PeerTools.Run($"'{makedumpfile}' --dump-dmesg '{written}' '{dmesg}'");
-                Assert.That(exitCode, Is.Zero, log);
+                HostProcess.Result run = HostProcess.Run("/usr/bin/makedumpfile", ["--dump-dmesg", written, dmesg], work, TimeSpan.FromMinutes(2));
+                Assert.That(run.ExitCode, Is.Zero, run.Output);
                 Assert.That(File.ReadAllBytes(dmesg), Is.EqualTo(File.ReadAllBytes(reference)), kind.ToString());
             }
         }
