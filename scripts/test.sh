@@ -18,9 +18,10 @@ for project in tests/KdumpSharp.Tests vm-tests/KdumpSharp.VmTests; do
     --logger "console;verbosity=normal" 2>&1 | tee "$results/$name.log" || status=1
 done
 
-# Sum the per-assembly summaries ("Passed!  - Failed: 0, Passed: 29, Skipped: 0, Total: 29").
-read -r passed failed skipped < <(grep -hoE 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$results"/*.log |
-  awk -F'[:,]' '{f+=$2; p+=$4; s+=$6} END {print p+0, f+0, s+0}')
+# Sum the per-assembly summaries the console logger prints after "Total tests: N":
+# indented "Passed: N", "Failed: N" and "Skipped: N" lines (per-test lines have no colon).
+read -r passed failed skipped < <(grep -hE '^ +(Passed|Failed|Skipped): +[0-9]+$' "$results"/*.log |
+  awk -F': +' '/Passed/ {p+=$2} /Failed/ {f+=$2} /Skipped/ {s+=$2} END {print p+0, f+0, s+0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
