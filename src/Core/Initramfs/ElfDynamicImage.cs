@@ -1,3 +1,4 @@
+using KdumpSharp.Elf;
 using System.Buffers.Binary;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -13,7 +14,7 @@ namespace KdumpSharp.Initramfs;
 internal sealed class ElfDynamicImage
 {
     /// <summary>e_ident[EI_CLASS], e_ident[EI_DATA] and e_machine end here.</summary>
-    private const int IdentityLength = Elf64FileHeader.MachineOffset + 2;
+    private const int IdentityLength = Elf64Header.MachineOffset + 2;
 
     /// <summary>PT_INTERP holds a path; the kernel's binfmt_elf refuses one longer than PATH_MAX.</summary>
     private const int MaxInterpreterBytes = 4096;
@@ -62,10 +63,10 @@ internal sealed class ElfDynamicImage
         Span<byte> identity = stackalloc byte[IdentityLength];
         int read = RandomAccess.Read(handle, identity, 0);
         return read == IdentityLength
-            && identity[..4].SequenceEqual(Elf64FileHeader.Magic)
-            && identity[Elf64FileHeader.ClassOffset] == Elf64FileHeader.ClassElf64
-            && identity[Elf64FileHeader.DataOffset] == Elf64FileHeader.DataLittleEndian
-            && BinaryPrimitives.ReadUInt16LittleEndian(identity[Elf64FileHeader.MachineOffset..]) == machine;
+            && identity[..4].SequenceEqual(Elf64Header.Magic)
+            && identity[Elf64Header.ClassOffset] == Elf64Header.ClassElf64
+            && identity[Elf64Header.DataOffset] == Elf64Header.DataLittleEndian
+            && BinaryPrimitives.ReadUInt16LittleEndian(identity[Elf64Header.MachineOffset..]) == machine;
     }
 
     public static ElfDynamicImage Read(string path, InitramfsLimits limits)
@@ -74,19 +75,19 @@ internal sealed class ElfDynamicImage
         long length = RandomAccess.GetLength(handle);
         var reader = new Reader(path, handle, length);
 
-        Span<byte> headerBytes = stackalloc byte[Elf64FileHeader.Size];
+        Span<byte> headerBytes = stackalloc byte[Elf64Header.Size];
         int got = RandomAccess.Read(handle, headerBytes, 0);
-        if (got < 4 || !headerBytes[..4].SequenceEqual(Elf64FileHeader.Magic))
+        if (got < 4 || !headerBytes[..4].SequenceEqual(Elf64Header.Magic))
             throw new ExecutableFormatException(path, "not an ELF file (no \\x7fELF magic)", 0);
-        if (got < Elf64FileHeader.Size)
-            throw new ExecutableFormatException(path, $"truncated ELF header: the file has {length} bytes, the header needs {Elf64FileHeader.Size}", 0);
-        var header = new Elf64FileHeader(headerBytes);
-        if (header.Class != Elf64FileHeader.ClassElf64)
-            throw new ExecutableFormatException(path, $"ELF class {header.Class} is not ELFCLASS64; only 64-bit objects are read", Elf64FileHeader.ClassOffset);
-        if (header.Data != Elf64FileHeader.DataLittleEndian)
-            throw new ExecutableFormatException(path, $"ELF data encoding {header.Data} is not little-endian", Elf64FileHeader.DataOffset);
-        if (header.Type is not (Elf64FileHeader.TypeExecutable or Elf64FileHeader.TypeShared))
-            throw new ExecutableFormatException(path, $"e_type {header.Type} is neither ET_EXEC nor ET_DYN, so the loader would not run it", Elf64FileHeader.TypeOffset);
+        if (got < Elf64Header.Size)
+            throw new ExecutableFormatException(path, $"truncated ELF header: the file has {length} bytes, the header needs {Elf64Header.Size}", 0);
+        var header = new Elf64Header(headerBytes);
+        if (header.Class != Elf64Header.ClassElf64)
+            throw new ExecutableFormatException(path, $"ELF class {header.Class} is not ELFCLASS64; only 64-bit objects are read", Elf64Header.ClassOffset);
+        if (header.Data != Elf64Header.DataLittleEndian)
+            throw new ExecutableFormatException(path, $"ELF data encoding {header.Data} is not little-endian", Elf64Header.DataOffset);
+        if (header.Type is not (Elf64Header.TypeExecutable or Elf64Header.TypeShared))
+            throw new ExecutableFormatException(path, $"e_type {header.Type} is neither ET_EXEC nor ET_DYN, so the loader would not run it", Elf64Header.TypeOffset);
 
         Elf64ProgramHeader[] segments = ReadProgramHeaders(reader, header, limits);
 
@@ -106,15 +107,15 @@ internal sealed class ElfDynamicImage
         return ReadDynamic(reader, header.Machine, interpreter, dyn, segments, limits);
     }
 
-    private static Elf64ProgramHeader[] ReadProgramHeaders(Reader reader, Elf64FileHeader header, InitramfsLimits limits)
+    private static Elf64ProgramHeader[] ReadProgramHeaders(Reader reader, Elf64Header header, InitramfsLimits limits)
     {
         if (header.ProgramHeaderCount == 0)
             return [];
         if (header.ProgramHeaderEntrySize != Elf64ProgramHeader.Size)
-            throw new ExecutableFormatException(reader.Path, $"e_phentsize is {header.ProgramHeaderEntrySize}, Elf64_Phdr is {Elf64ProgramHeader.Size} bytes", Elf64FileHeader.PhEntSizeOffset);
+            throw new ExecutableFormatException(reader.Path, $"e_phentsize is {header.ProgramHeaderEntrySize}, Elf64_Phdr is {Elf64ProgramHeader.Size} bytes", Elf64Header.PhEntSizeOffset);
         // 0xffff is PN_XNUM (the real count is in section header 0); no executable needs that many.
         if (header.ProgramHeaderCount > limits.MaxProgramHeaders)
-            throw new ExecutableFormatException(reader.Path, $"{header.ProgramHeaderCount} program headers exceed the limit of {limits.MaxProgramHeaders}", Elf64FileHeader.PhNumOffset);
+            throw new ExecutableFormatException(reader.Path, $"{header.ProgramHeaderCount} program headers exceed the limit of {limits.MaxProgramHeaders}", Elf64Header.PhNumOffset);
         int tableSize = header.ProgramHeaderCount * Elf64ProgramHeader.Size;
         byte[] table = reader.ReadExactly(header.ProgramHeaderOffset, tableSize, "program header table");
         var segments = new Elf64ProgramHeader[header.ProgramHeaderCount];

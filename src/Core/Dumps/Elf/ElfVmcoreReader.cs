@@ -1,3 +1,4 @@
+using KdumpSharp.Elf;
 using KdumpSharp.Dumps.Flattened;
 using KdumpSharp.IO;
 using KdumpSharp.Kernel;
@@ -34,9 +35,9 @@ public sealed class ElfVmcoreReader : IDumpReader
 
         int count = ProgramHeaderCount(ehdr, limits);
         if (ehdr.ProgramHeaderEntrySize != Elf64ProgramHeader.Size)
-            throw Corrupt($"ELF program header size is {ehdr.ProgramHeaderEntrySize}, expected {Elf64ProgramHeader.Size}", 54);
+            throw Corrupt($"ELF program header size is {ehdr.ProgramHeaderEntrySize}, expected {Elf64ProgramHeader.Size}", Elf64Header.PhEntSizeOffset);
         if (ehdr.ProgramHeaderOffset > (ulong)source.Length)
-            throw Corrupt($"program headers start at 0x{ehdr.ProgramHeaderOffset:x}, past the end of the file", 32);
+            throw Corrupt($"program headers start at 0x{ehdr.ProgramHeaderOffset:x}, past the end of the file", Elf64Header.PhOffOffset);
 
         byte[] table = new byte[count * Elf64ProgramHeader.Size];
         source.ReadExactly((long)ehdr.ProgramHeaderOffset, table, $"{count} ELF program headers");
@@ -54,11 +55,11 @@ public sealed class ElfVmcoreReader : IDumpReader
                 notesBytes += (long)Math.Min(ph.FileSize, int.MaxValue);
                 if (ph.FileSize > (ulong)limits.MaxNotesBytes || notesBytes > limits.MaxNotesBytes)
                     throw Corrupt($"ELF notes total more than {limits.MaxNotesBytes} bytes", phOffset);
-                if (ph.Offset > (ulong)source.Length || ph.FileSize > (ulong)source.Length - ph.Offset)
+                if (ph.FileOffset > (ulong)source.Length || ph.FileSize > (ulong)source.Length - ph.FileOffset)
                     throw Corrupt($"PT_NOTE {i} lies past the end of the file", phOffset);
                 byte[] blob = new byte[ph.FileSize];
-                source.ReadExactly((long)ph.Offset, blob, "ELF notes");
-                notes.AddRange(ElfNote.ParseAll(blob, source.Name, (long)ph.Offset, limits));
+                source.ReadExactly((long)ph.FileOffset, blob, "ELF notes");
+                notes.AddRange(ElfNote.ParseAll(blob, source.Name, (long)ph.FileOffset, limits));
                 if (notes.Count > limits.MaxNotes)
                     throw Corrupt($"more than {limits.MaxNotes} ELF notes", phOffset);
             }
@@ -69,13 +70,13 @@ public sealed class ElfVmcoreReader : IDumpReader
                 if (ph.PhysicalAddress > ulong.MaxValue - ph.MemorySize
                     || (ph.PhysicalAddress + ph.MemorySize) >> PageFrameNumber.PageShift > limits.MaxPageFrames)
                     throw Corrupt($"PT_LOAD {i} describes physical memory beyond the {limits.MaxPageFrames}-page limit", phOffset);
-                if (ph.FileSize > 0 && ph.Offset > long.MaxValue - ph.FileSize)
-                    throw Corrupt($"PT_LOAD {i} has an impossible file offset 0x{ph.Offset:x}", phOffset);
+                if (ph.FileSize > 0 && ph.FileOffset > long.MaxValue - ph.FileSize)
+                    throw Corrupt($"PT_LOAD {i} has an impossible file offset 0x{ph.FileOffset:x}", phOffset);
                 if (ph.MemorySize == 0)
                     continue;
-                if (ph.FileSize > 0 && ph.Offset + ph.FileSize > (ulong)source.Length)
+                if (ph.FileSize > 0 && ph.FileOffset + ph.FileSize > (ulong)source.Length)
                     truncated = true;
-                segments.Add(new LoadSegment(PhysicalRange.FromLength(ph.PhysicalAddress, ph.MemorySize), ph.VirtualAddress, (long)ph.Offset, ph.FileSize));
+                segments.Add(new LoadSegment(PhysicalRange.FromLength(ph.PhysicalAddress, ph.MemorySize), ph.VirtualAddress, (long)ph.FileOffset, ph.FileSize));
             }
         }
 
@@ -144,7 +145,7 @@ public sealed class ElfVmcoreReader : IDumpReader
 
     /// <summary>
     /// e_phnum, or, when it is PN_XNUM (more than 65534 segments, which makedumpfile -E can produce),
-    /// sh_info of section header 0 (Elf64_Shdr: sh_info at offset 44).
+    /// sh_info of section header 0 (Elf64_Shdr.sh_info).
     /// </summary>
     private int ProgramHeaderCount(Elf64Header ehdr, DumpLimits limits)
     {
@@ -152,13 +153,13 @@ public sealed class ElfVmcoreReader : IDumpReader
         if (count == Elf64Header.ExtendedNumbering)
         {
             Span<byte> shInfo = stackalloc byte[4];
-            if (ehdr.SectionHeaderOffset > long.MaxValue - 44)
-                throw Corrupt("extended program header count points at an impossible section header", 40);
-            _source.ReadExactly((long)ehdr.SectionHeaderOffset + 44, shInfo, "section header 0 (extended program header count)");
+            if (ehdr.SectionHeaderOffset > long.MaxValue - Elf64Header.SectionInfoOffset)
+                throw Corrupt("extended program header count points at an impossible section header", Elf64Header.ShOffOffset);
+            _source.ReadExactly((long)ehdr.SectionHeaderOffset + Elf64Header.SectionInfoOffset, shInfo, "section header 0 (extended program header count)");
             count = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(shInfo);
         }
         if (count > (ulong)limits.MaxProgramHeaders)
-            throw Corrupt($"{count} program headers exceed the limit of {limits.MaxProgramHeaders}", 56);
+            throw Corrupt($"{count} program headers exceed the limit of {limits.MaxProgramHeaders}", Elf64Header.PhNumOffset);
         return (int)count;
     }
 

@@ -1,3 +1,4 @@
+using KdumpSharp.Elf;
 using System.Buffers.Binary;
 using KdumpSharp.Architecture;
 using KdumpSharp.Kernel;
@@ -38,22 +39,22 @@ public static class ElfVmcoreWriter
         loads.AddRange(mappings.TextSegments(loads).ToList());
 
         int total = 1 + loads.Count;
-        long headersEnd = Elf64Header.Size + (long)total * Elf64ProgramHeader.Size + (total >= Elf64Header.ExtendedNumbering ? 64 : 0);
+        long headersEnd = Elf64Header.Size + (long)total * Elf64ProgramHeader.Size + (total >= Elf64Header.ExtendedNumbering ? Elf64Header.SectionHeaderSize : 0);
         long notesOffset = headersEnd;
         long dataOffset = Align(notesOffset + notes.Length, DataAlignment);
         for (int i = 0; i < loads.Count; i++)
-            loads[i] = loads[i].WithOffset(loads[i].FileSize == 0 ? 0 : loads[i].Offset + (ulong)dataOffset);
+            loads[i] = loads[i].WithFileOffset(loads[i].FileSize == 0 ? 0 : loads[i].FileOffset + (ulong)dataOffset);
 
         byte[] headers = new byte[headersEnd];
-        Elf64Header.Write(headers, total >= Elf64Header.ExtendedNumbering ? Elf64Header.ExtendedNumbering : (ushort)total,
+        Elf64Header.WriteCore(headers, total >= Elf64Header.ExtendedNumbering ? Elf64Header.ExtendedNumbering : (ushort)total,
             source.Properties.IsIncomplete ? Elf64Header.FlagIncomplete : 0);
         if (total >= Elf64Header.ExtendedNumbering)
         {
             // PN_XNUM: the real count goes in sh_info of section header 0 (include/uapi/linux/elf.h).
             long sh = Elf64Header.Size + (long)total * Elf64ProgramHeader.Size;
-            BinaryPrimitives.WriteUInt64LittleEndian(headers.AsSpan(40), (ulong)sh);
-            BinaryPrimitives.WriteUInt16LittleEndian(headers.AsSpan(60), 1);
-            BinaryPrimitives.WriteUInt32LittleEndian(headers.AsSpan((int)sh + 44), (uint)total);
+            BinaryPrimitives.WriteUInt64LittleEndian(headers.AsSpan(Elf64Header.ShOffOffset), (ulong)sh);
+            BinaryPrimitives.WriteUInt16LittleEndian(headers.AsSpan(Elf64Header.ShNumOffset), 1);
+            BinaryPrimitives.WriteUInt32LittleEndian(headers.AsSpan((int)sh + Elf64Header.SectionInfoOffset), (uint)total);
         }
         new Elf64ProgramHeader(Elf64ProgramHeader.TypeNote, (ulong)notesOffset, 0, 0, (ulong)notes.Length, (ulong)notes.Length)
             .Write(headers.AsSpan(Elf64Header.Size));
@@ -172,7 +173,7 @@ public static class ElfVmcoreWriter
                 if (from >= to)
                     continue;
                 ulong delta = from - ram.PhysicalAddress;
-                yield return new Elf64ProgramHeader(Elf64ProgramHeader.TypeLoad, ram.Offset + delta,
+                yield return new Elf64ProgramHeader(Elf64ProgramHeader.TypeLoad, ram.FileOffset + delta,
                     from - PhysBase + X86_64VirtualMemory.StartKernelMap, from, to - from, to - from);
             }
         }

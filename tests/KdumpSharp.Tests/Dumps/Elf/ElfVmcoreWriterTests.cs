@@ -1,3 +1,4 @@
+using KdumpSharp.Elf;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Elf;
 using KdumpSharp.IO;
