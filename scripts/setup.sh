@@ -10,14 +10,21 @@ packages=(
   busybox-static
 )
 
+sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+apt_updated=0
+apt_update() {
+  [ "$apt_updated" -eq 1 ] && return
+  $sudo_cmd apt-get update -qq
+  apt_updated=1
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
+  apt_update
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
@@ -29,6 +36,7 @@ for pkg in linux-image-6.1.0-56-amd64 linux-image-6.12.117+deb12-amd64-unsigned;
   [ -f "$dir/.complete" ] && continue
   rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
   echo "setup: fetching $pkg"
+  apt_update
   (cd "$dir.tmp" && apt-get download -qq "$pkg" && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
   touch "$dir.tmp/.complete"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"

@@ -1,0 +1,36 @@
+using KdumpSharp.Compression;
+
+namespace KdumpSharp.Capture;
+
+/// <summary>The container kds-capture writes.</summary>
+public enum CaptureFormat
+{
+    /// <summary>KdumpSharp's own crash-safe, streamable format (docs/format.md).</summary>
+    Native,
+
+    /// <summary>makedumpfile's kdump-compressed format, for sites whose tooling expects it.</summary>
+    Kdump,
+}
+
+/// <summary>What one capture does.</summary>
+public sealed record CaptureOptions
+{
+    /// <summary>The vmcore to read: /proc/vmcore in the crash kernel, or any ELF vmcore file.</summary>
+    public string Input { get; init; } = "/proc/vmcore";
+
+    /// <summary>The root under which the per-crash directory is created.</summary>
+    public string Directory { get; init; } = "/var/crash";
+
+    public CaptureFormat Format { get; init; } = CaptureFormat.Native;
+
+    public PageCompression Compression { get; init; } = PageCompression.Lz4;
+
+    /// <summary>makedumpfile's dump level: bits 1 zero, 2 cache, 4 private cache, 8 user, 16 free. 31 like every distro.</summary>
+    public int DumpLevel { get; init; } = 31;
+
+    /// <summary>Compression threads; 0 means one per CPU the crash kernel has.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>The name used for the directory; null takes the crashed kernel's nodename, else this machine's.</summary>
+    public string? HostName { get; init; }
+}
