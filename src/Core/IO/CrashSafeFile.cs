@@ -45,6 +45,9 @@ public sealed class CrashSafeFile : IDisposable
         return new CrashSafeFile(full, new FileStream(full + IncompleteSuffix, options));
     }
 
+    /// <summary>ENOSPC or EDQUOT: on Linux .NET reports the errno in HResult.</summary>
+    public static bool IsOutOfSpace(IOException e) => e.HResult is 28 or 122 || e.Message.Contains("No space left", StringComparison.Ordinal);
+
     /// <summary>Flushes to disk, renames to the final name (refusing to replace one) and syncs the directory.</summary>
     public void Commit()
     {

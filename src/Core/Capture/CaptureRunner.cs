@@ -1,0 +1,141 @@
+using KdumpSharp.Analysis;
+using KdumpSharp.Dumps;
+using KdumpSharp.Dumps.Kdump;
+using KdumpSharp.IO;
+using KdumpSharp.Kernel;
+using KdumpSharp.Kernel.Printk;
+using KdumpSharp.Memory;
+
+namespace KdumpSharp.Capture;
+
+/// <summary>How a capture ended.</summary>
+public enum CaptureOutcome
+{
+    /// <summary>dmesg and the dump are saved whole.</summary>
+    Complete,
+
+    /// <summary>The disk filled up: the dump is kept as "-incomplete" with every page written before the stop.</summary>
+    DiskFull,
+}
+
+/// <summary>What a capture produced.</summary>
+public sealed record CaptureResult(CaptureOutcome Outcome, DumpDirectory Directory, string? DmesgPath, string DumpPath, long DumpBytes, TimeSpan Elapsed);
+
+/// <summary>
+/// One capture, in the order that keeps the most when things go wrong: the kernel log is saved
+/// first, as its own file, so a dump that fails still leaves the log; then the dump; then the
+/// capture's own log. Every file is written "-incomplete", fsynced, then renamed.
+/// </summary>
+public static class CaptureRunner
+{
+    public static CaptureResult Run(CaptureOptions options, CaptureLog log, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        log.Write($"reading {options.Input}");
+        using KernelDump dump = KernelDump.Open(options.Input);
+        IDumpReader reader = dump.Reader;
+        log.Write($"{reader.Memory.TotalBytes >> 20} MiB of RAM in {reader.Memory.Ranges.Count} ranges, {reader.Notes.Count(n => n.IsPrStatus)} CPU notes, kernel {reader.Vmcoreinfo?.OsRelease ?? "unknown (no VMCOREINFO)"}");
+
+        DumpDirectory directory;
+        try
+        {
+            directory = DumpDirectory.Create(options.Directory, HostName(options, dump), DateTimeOffset.UtcNow);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CaptureOutputException($"cannot create a dump directory in {options.Directory}: {e.Message}", e);
+        }
+        log.Write($"saving to {directory.Path}");
+        string? dmesgPath = SaveDmesg(dump, directory, log);
+
+        string dumpPath = directory.FileFor(options.Format == CaptureFormat.Native ? DumpDirectory.DumpFileName : DumpDirectory.KdumpFileName);
+        CaptureOutcome outcome = CaptureOutcome.Complete;
+        long bytes = 0;
+        using (CrashSafeFile file = CrashSafeFile.Create(dumpPath))
+        {
+            try
+            {
+                bytes = WriteDump(dump, options, file.Stream, log, progress, cancellationToken);
+                file.Commit();
+                log.Write($"dump saved: {dumpPath}, {bytes >> 20} MiB");
+            }
+            catch (IOException e) when (CrashSafeFile.IsOutOfSpace(e))
+            {
+                outcome = CaptureOutcome.DiskFull;
+                log.Write($"disk full after {file.Stream.Position >> 20} MiB: the dump is kept incomplete as {file.IncompletePath}");
+                dumpPath = file.IncompletePath;
+            }
+        }
+        SaveCaptureLog(directory, log);
+        return new CaptureResult(outcome, directory, dmesgPath, dumpPath, bytes, log.Elapsed);
+    }
+
+    private static long WriteDump(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        log.Write($"writing {options.Format} dump, {options.Compression} compression, dump level {options.DumpLevel}");
+        switch (options.Format)
+        {
+            case CaptureFormat.Kdump:
+                KdumpWriteResult r = KdumpCompressedWriter.Write(dump.Reader, output,
+                    new KdumpWriterOptions { Compression = options.Compression, DumpLevel = options.DumpLevel & 1 }, cancellationToken);
+                progress?.Report(1.0);
+                log.Write($"{r.DumpedPages} pages written ({r.ZeroPages} zero, {r.RawPages} raw, {r.LostPages} unreadable)");
+                return r.Bytes;
+            default:
+                throw new NotSupportedException($"capture format {options.Format}");
+        }
+    }
+
+    /// <summary>The kernel log, before anything else, so a failed dump still leaves it. A log that cannot be read is logged, not fatal.</summary>
+    private static string? SaveDmesg(KernelDump dump, DumpDirectory directory, CaptureLog log)
+    {
+        KernelLog kernelLog;
+        try
+        {
+            kernelLog = dump.Log;
+        }
+        catch (Exception e) when (e is KernelDataException or MemoryFaultException)
+        {
+            log.Write($"dmesg not saved: {e.Message}");
+            return null;
+        }
+        string path = directory.FileFor(DumpDirectory.DmesgFileName);
+        using (CrashSafeFile file = CrashSafeFile.Create(path))
+        {
+            DmesgFormatter.Write(file.Stream, kernelLog.Records);
+            file.Commit();
+        }
+        foreach (string problem in kernelLog.Problems)
+            log.Write($"dmesg: {problem}");
+        log.Write($"dmesg saved: {path} ({kernelLog.Records.Count} records)");
+        return path;
+    }
+
+    private static void SaveCaptureLog(DumpDirectory directory, CaptureLog log)
+    {
+        using CrashSafeFile file = CrashSafeFile.Create(directory.FileFor(DumpDirectory.LogFileName));
+        using (var writer = new StreamWriter(file.Stream, leaveOpen: true))
+            writer.Write(log.Text);
+        file.Commit();
+    }
+
+    /// <summary>The directory name: the crashed machine's nodename when it had one, else this machine's.</summary>
+    private static string HostName(CaptureOptions options, KernelDump dump)
+    {
+        if (options.HostName is string given)
+            return given;
+        string? node = null;
+        try
+        {
+            node = UtsName.Read(dump.Virtual, dump.Vmcoreinfo).NodeName;
+        }
+        catch (Exception e) when (e is KernelDataException or MemoryFaultException)
+        {
+            node = (dump.Reader as IHasUtsName)?.UtsName.NodeName;
+        }
+        return string.IsNullOrEmpty(node) || node == "(none)" ? Environment.MachineName : node;
+    }
+
+}
+
+/// <summary>The capture's output could not be created (permission, read-only file system, missing mount).</summary>
+public sealed class CaptureOutputException(string message, Exception inner) : Exception(message, inner);
