@@ -31,7 +31,8 @@ public static class CaptureRunner
     public static CaptureResult Run(CaptureOptions options, CaptureLog log, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         log.Write($"reading {options.Input}");
-        using KernelDump dump = KernelDump.Open(options.Input);
+        // pread, not mmap: a poisoned page must cost one unreadable page, not a SIGBUS.
+        using KernelDump dump = new(DumpFile.Open(new FileReadSource(options.Input)));
         IDumpReader reader = dump.Reader;
         log.Write($"{reader.Memory.TotalBytes >> 20} MiB of RAM in {reader.Memory.Ranges.Count} ranges, {reader.Notes.Count(n => n.IsPrStatus)} CPU notes, kernel {reader.Vmcoreinfo?.OsRelease ?? "unknown (no VMCOREINFO)"}");
 

@@ -46,10 +46,18 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
                 }
                 Span<byte> piece = destination.Slice((int)(from - pageStart), (int)(readTo - from));
                 long at = s.FileOffset + (long)(from - s.Memory.Start.Value);
-                if (_source.ReadAt(at, piece) != piece.Length)
-                    lost = true;
-                else
-                    present = true;
+                try
+                {
+                    if (_source.ReadAt(at, piece) != piece.Length)
+                        lost = true;
+                    else
+                        present = true;
+                }
+                catch (IOException)
+                {
+                    // EIO from /proc/vmcore: the first kernel's memory there is poisoned or unreachable.
+                    return PageState.Unreadable;
+                }
             }
             if (to > fileEnd)
                 excluded = true;
