@@ -249,7 +249,7 @@ public sealed class PageFilteringTests(TestKernel kernel)
         if (weKeep && r.IsSlab(p) && (p.Mapping & 1) != 0)
             return "slab page (page type PGTY_slab) whose page.mapping bit 0 is set: 6.2+ struct slab puts an int there; 1.7.2 has no slab test before its anonymous test and drops it as user data";
         if (!weKeep && p.IsTail && !r.IsSlab(head))
-            return $"tail of a {_classes[pfn]} compound page: 1.7.2 reads the order from OFFSET(page.compound_order), which 6.6+ kernels do not export, so it drops the head alone";
+            return $"tail of a {_classes[pfn]} compound page: 1.7.2 reads the order from OFFSET(page.compound_order), which 6.3+ kernels do not export, so it drops the head alone";
         return $"UNEXPLAINED: we {(weKeep ? "keep" : "drop")} a {_classes[pfn]} page makedumpfile {(weKeep ? "drops" : "keeps")}";
     }
 
