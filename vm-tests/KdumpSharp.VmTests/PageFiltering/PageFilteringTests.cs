@@ -106,12 +106,13 @@ public sealed class PageFilteringTests(TestKernel kernel)
         for (ulong pfn = 0; pfn < (ulong)_classes.Length; pfn++)
         {
             PageState state = _mdf.Memory.GetPageState(new PageFrameNumber(pfn));
-            if (state == PageState.NotInDump)
+            if (_classified[pfn] && IsPartial(pfn) && state != PageState.Present)
             {
-                if (_classified[pfn])
-                    Note(causes, "RAM ends inside this page: makedumpfile's 1st bitmap rounds the range end down, /proc/vmcore holds the page's head", pfn);
+                Note(causes, PartialPage, pfn);
                 continue;
             }
+            if (state == PageState.NotInDump)
+                continue;
             Assert.That(_classified[pfn], Is.True, $"{Describe(pfn)}: makedumpfile has it, we did not classify it");
             compared++;
             bool weKeep = !AllButZero.Excludes(_classes[pfn]);
@@ -129,9 +130,9 @@ public sealed class PageFilteringTests(TestKernel kernel)
         TestContext.Out.WriteLine(report);
 
         Assert.That(causes.Keys.Where(c => c.StartsWith("UNEXPLAINED", StringComparison.Ordinal)), Is.Empty, report.ToString());
-        Assert.That(causes.Where(c => c.Key.StartsWith("RAM ends", StringComparison.Ordinal)).Sum(c => c.Value.Count), Is.LessThanOrEqualTo(_elf.Reader.Memory.Ranges.Count));
+        Assert.That(causes.GetValueOrDefault(PartialPage)?.Count ?? 0, Is.LessThanOrEqualTo(2 * _elf.Reader.Memory.Ranges.Count));
         if (kernel == TestKernel.Debian61)
-            Assert.That(causes.Keys.Where(c => !c.StartsWith("RAM ends", StringComparison.Ordinal)), Is.Empty, "on 6.1 the kept sets are equal");
+            Assert.That(causes.Keys.Where(c => c != PartialPage), Is.Empty, "on 6.1 the kept sets are equal");
         else
             Assert.That(causes, Is.Not.Empty, "1.7.2 misreads 6.12 slab pages; if nothing differs, the check is not looking");
     }
@@ -146,7 +147,7 @@ public sealed class PageFilteringTests(TestKernel kernel)
         for (ulong pfn = 0; pfn < (ulong)_classes.Length; pfn++)
         {
             PageState state = _mdf.Memory.GetPageState(new PageFrameNumber(pfn));
-            if (state == PageState.NotInDump || AllButZero.Excludes(_classes[pfn])
+            if (state == PageState.NotInDump || IsPartial(pfn) || AllButZero.Excludes(_classes[pfn])
                 || _elf.Reader.Memory.ReadPage(new PageFrameNumber(pfn), page) != PageState.Present || !ZeroPage.IsZero(page))
                 continue;
             zeroKeptByUs++;
@@ -237,6 +238,16 @@ public sealed class PageFilteringTests(TestKernel kernel)
         Assert.That(s.MemMapReads, Is.LessThanOrEqualTo(blocks));
         Assert.That(s.MissingStructPages + s.BadBuddyOrders + s.BadCompoundOrders + s.OrphanTails + s.ForeignPagesInCompound, Is.Zero, s.ToString());
         Assert.That(_allocated, Is.LessThan(1 << 20));
+    }
+
+    private const string PartialPage = "RAM ends inside this page: /proc/vmcore holds its head, makedumpfile writes none of it " +
+        "(its 1st bitmap rounds the range end down, or, in other runs, keeps the bit and clears it in the 2nd)";
+
+    /// <summary>A page only partly inside the dump's RAM ranges (the first range ends at 0x9fc00 on PCs).</summary>
+    private bool IsPartial(ulong pfn)
+    {
+        var page = PhysicalRange.FromLength(pfn << PageFrameNumber.PageShift, PageFrameNumber.PageSize);
+        return !_elf.Reader.Memory.Ranges.Any(r => r.Start <= page.Start && page.End <= r.End);
     }
 
     private string Cause(ulong pfn, bool weKeep)
