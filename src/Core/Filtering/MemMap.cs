@@ -25,7 +25,8 @@ public readonly record struct MemMapSection(ulong Number, PageFrameNumber Start,
 /// (sparse_encode_mem_map). With no SYMBOL(mem_section), SYMBOL(vmemmap) (SPARSEMEM_VMEMMAP,
 /// exported since 6.x) places pfn n's struct page at vmemmap + n * SIZE(page).
 /// </para>
-/// Only sections that cover the dump's RAM are read, so the table costs 32 bytes per section of RAM.
+/// Only sections that cover the dump's RAM are read; the table costs 64 bytes per section of RAM (two
+/// 32-byte entries: one in pfn order, one in address order for <see cref="TryGetFrame"/>).
 /// </summary>
 public sealed class MemMap
 {

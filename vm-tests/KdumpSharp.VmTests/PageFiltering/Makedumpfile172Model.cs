@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using KdumpSharp.Filtering;
 using KdumpSharp.Kernel;
 using KdumpSharp.Memory;
