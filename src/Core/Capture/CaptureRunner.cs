@@ -1,6 +1,7 @@
 using KdumpSharp.Analysis;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Kdump;
+using KdumpSharp.Filtering;
 using KdumpSharp.IO;
 using KdumpSharp.Kernel;
 using KdumpSharp.Kernel.Printk;
@@ -76,8 +77,11 @@ public static class CaptureRunner
         switch (options.Format)
         {
             case CaptureFormat.Kdump:
-                KdumpWriteResult r = KdumpCompressedWriter.Write(dump.Reader, output,
-                    new KdumpWriterOptions { Compression = options.Compression, DumpLevel = options.DumpLevel & 1 }, cancellationToken);
+                var level = DumpLevels.FromNumber(options.DumpLevel);
+                FilteredDump filtered = FilteredDump.Create(dump, level);
+                log.Write($"classified: {Describe(filtered.Counts)}");
+                KdumpWriteResult r = KdumpCompressedWriter.Write(filtered, output,
+                    new KdumpWriterOptions { Compression = options.Compression, DumpLevel = options.DumpLevel }, cancellationToken);
                 progress?.Report(1.0);
                 log.Write($"{r.DumpedPages} pages written ({r.ZeroPages} zero, {r.RawPages} raw, {r.LostPages} unreadable)");
                 return r.Bytes;
@@ -85,6 +89,9 @@ public static class CaptureRunner
                 throw new NotSupportedException($"capture format {options.Format}");
         }
     }
+
+    private static string Describe(PageClassCounts counts) =>
+        string.Join(", ", Enum.GetValues<PageClass>().Where(c => counts[c] > 0).Select(c => $"{counts[c]} {c}"));
 
     /// <summary>The kernel log, before anything else, so a failed dump still leaves it. A log that cannot be read is logged, not fatal.</summary>
     private static string? SaveDmesg(KernelDump dump, DumpDirectory directory, CaptureLog log)
