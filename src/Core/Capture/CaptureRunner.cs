@@ -31,6 +31,8 @@ public static class CaptureRunner
 {
     public static CaptureResult Run(CaptureOptions options, CaptureLog log, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
+        if (!File.Exists(options.Input))
+            throw new FileNotFoundException("no such file", options.Input);
         log.Write($"reading {options.Input}");
         // pread, not mmap: a poisoned page must cost one unreadable page, not a SIGBUS.
         using KernelDump dump = new(DumpFile.Open(new FileReadSource(options.Input)));
@@ -118,12 +120,20 @@ public static class CaptureRunner
         return path;
     }
 
+    /// <summary>The capture's own log, last; on a full disk it may not fit, which must not hide the dump's outcome.</summary>
     private static void SaveCaptureLog(DumpDirectory directory, CaptureLog log)
     {
-        using CrashSafeFile file = CrashSafeFile.Create(directory.FileFor(DumpDirectory.LogFileName));
-        using (var writer = new StreamWriter(file.Stream, leaveOpen: true))
-            writer.Write(log.Text);
-        file.Commit();
+        try
+        {
+            using CrashSafeFile file = CrashSafeFile.Create(directory.FileFor(DumpDirectory.LogFileName));
+            using (var writer = new StreamWriter(file.Stream, leaveOpen: true))
+                writer.Write(log.Text);
+            file.Commit();
+        }
+        catch (IOException e) when (CrashSafeFile.IsOutOfSpace(e))
+        {
+            log.Write($"capture.log not saved: {e.Message}");
+        }
     }
 
     /// <summary>The directory name: the crashed machine's nodename when it had one, else this machine's.</summary>

@@ -68,11 +68,12 @@ public sealed class CrashSafeFile : IDisposable
         try
         {
             _stream.Flush(flushToDisk: true);
+            _stream.Dispose();
         }
         catch (IOException)
         {
             // Out of space: what reached the disk is all there is; the name already says incomplete.
+            // FileStream closes its handle even when its last flush fails.
         }
-        _stream.Dispose();
     }
 }
