@@ -23,6 +23,13 @@ public static class TestDumps
 
     public static TimeSpan QemuTimeout { get; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// <see cref="QemuTimeout"/> plus a minute per GiB of guest RAM: the crash kernel's copy of
+    /// /proc/vmcore grows with it (a 4 GiB guest's took 133 s under TCG on a loaded 2-core host,
+    /// about 30 MB/s), while boot and capture stay near a minute.
+    /// </summary>
+    public static TimeSpan QemuTimeoutFor(DumpGuest guest) => QemuTimeout + TimeSpan.FromMinutes(guest.MemoryMiB / 1024.0);
+
     /// <summary>How long to wait for another process that is generating the same dumps.</summary>
     public static TimeSpan LockTimeout { get; } = TimeSpan.FromMinutes(45);
 
