@@ -8,6 +8,7 @@ packages=(
   makedumpfile kexec-tools crash python3-drgn
   liblz4-dev libzstd-dev liblzo2-dev libsnappy-dev
   busybox-static
+  time  # GNU time: kds-bench reads peak RSS through it
 )
 
 sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

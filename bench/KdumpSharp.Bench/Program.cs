@@ -1,2 +1,6 @@
-Console.Error.WriteLine("kds-bench: no benchmarks yet");
-return 2;
+namespace KdumpSharp.Bench;
+
+public static class Program
+{
+    public static int Main(string[] args) => BenchCli.Run(args);
+}

@@ -65,7 +65,7 @@ internal static partial class DumpGenerator
             MemoryMiB = guest.MemoryMiB,
             Cpus = guest.Cpus,
             Disks = [new QemuDisk(payload, ReadOnly: true), new QemuDisk(dumpDisk, ReadOnly: false)],
-            Timeout = TestDumps.QemuTimeout,
+            Timeout = TestDumps.QemuTimeoutFor(guest),
         };
         TestContext.Progress.WriteLine($"VM tests: booting {kernel.Release} to make dumps (console: {consoleLogPath})");
         QemuRun run = QemuMachine.Run(options);

@@ -23,8 +23,21 @@ public static class TestDumps
 
     public static TimeSpan QemuTimeout { get; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// <see cref="QemuTimeout"/> plus a minute per GiB of guest RAM: the crash kernel's copy of
+    /// /proc/vmcore grows with it (a 4 GiB guest's took 133 s under TCG on a loaded 2-core host,
+    /// about 30 MB/s), while boot and capture stay near a minute.
+    /// </summary>
+    public static TimeSpan QemuTimeoutFor(DumpGuest guest) => QemuTimeout + TimeSpan.FromMinutes(guest.MemoryMiB / 1024.0);
+
     /// <summary>How long to wait for another process that is generating the same dumps.</summary>
     public static TimeSpan LockTimeout { get; } = TimeSpan.FromMinutes(45);
+
+    /// <summary>
+    /// Where the live console of a guest making dumps is logged: by default vm-logs/ in NUnit's
+    /// work directory. Programs outside NUnit (kds-bench) set it, as NUnit has no work directory there.
+    /// </summary>
+    public static string? ConsoleLogDirectory { get; set; }
 
     private static readonly Lock Gate = new();
     private static readonly Dictionary<string, TestDumpSet> Loaded = [];
@@ -72,7 +85,7 @@ public static class TestDumps
 
         string temporary = $"{directory}.tmp-{Environment.ProcessId}";
         Directory.CreateDirectory(temporary);
-        string consoleLog = Path.Combine(TestContext.CurrentContext.WorkDirectory, "vm-logs",
+        string consoleLog = Path.Combine(ConsoleLogDirectory ?? Path.Combine(TestContext.CurrentContext.WorkDirectory, "vm-logs"),
             $"{kernel.Release}-{DateTime.UtcNow:yyyyMMdd-HHmmss}.console.log");
         try
         {

@@ -1,0 +1,88 @@
+using System.CommandLine;
+using KdumpSharp.Bench.Analyzer;
+using KdumpSharp.VmTests.Harness;
+
+namespace KdumpSharp.Bench;
+
+/// <summary>The kds-bench command line: one subcommand per bench.</summary>
+internal static class BenchCli
+{
+    public static int Run(string[] args)
+    {
+        var root = new RootCommand("kds-bench: KdumpSharp measured against its peers, on demand (not part of the test suite)")
+        {
+            AnalyzerCommand(),
+        };
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors)
+                Console.Error.WriteLine($"kds-bench: {e.Message}");
+            return 2;
+        }
+        return parse.Invoke();
+    }
+
+    private static Command AnalyzerCommand()
+    {
+        var runs = Count("--runs", "measured runs with a warm page cache", 10, minimum: 1);
+        var warmup = Count("--warmup", "unmeasured runs before them", 2, minimum: 0);
+        var cold = Count("--cold", "runs after dropping the page cache (root only)", 3, minimum: 0);
+        var crashRuns = Count("--crash-runs", "warm runs for crash (after at most one warm-up)", 3, minimum: 1);
+        var crashCold = Count("--crash-cold", "cold runs for crash", 1, minimum: 0);
+        var noCrash = new Option<bool>("--no-crash") { Description = "leave crash out (no debuginfo download)" };
+        var bigMemory = Count("--big-memory", "MiB of RAM of the harness guest for the multi-gigabyte dump; 0 leaves it out", 4096, minimum: 0);
+        var dumps = new Option<string[]>("--dump") { Description = "a dump to use instead of the harness's (repeatable; format detected)" };
+        var vmlinux = new Option<string[]>("--vmlinux") { Description = "a debuginfo vmlinux for crash, matched to dumps by build ID (repeatable)" };
+        var analyzer = new Option<string>("--analyzer") { Description = "the kds-analyzer to time (default: this checkout's Release apphost)" };
+        var output = new Option<string>("--output") { Description = "directory for analyzer-<date>.md", DefaultValueFactory = _ => RepositoryPaths.Results };
+
+        var command = new Command("analyzer", "time kds-analyzer info and dmesg against vmcore-dmesg, makedumpfile --dump-dmesg and crash; print and save a Markdown table")
+        {
+            runs, warmup, cold, crashRuns, crashCold, noCrash, bigMemory, dumps, vmlinux, analyzer, output,
+        };
+        command.SetAction(parse =>
+        {
+            var options = new AnalyzerBenchOptions
+            {
+                Runs = parse.GetValue(runs),
+                Warmup = parse.GetValue(warmup),
+                ColdRuns = parse.GetValue(cold),
+                CrashRuns = parse.GetValue(crashRuns),
+                CrashColdRuns = parse.GetValue(crashCold),
+                Crash = !parse.GetValue(noCrash),
+                BigMemoryMiB = parse.GetValue(bigMemory),
+                Dumps = parse.GetValue(dumps) ?? [],
+                Vmlinux = parse.GetValue(vmlinux) ?? [],
+                Analyzer = parse.GetValue(analyzer),
+            };
+            // NUnit has no work directory outside a test run; guest consoles of new dumps go here.
+            TestDumps.ConsoleLogDirectory = Path.Combine(Path.GetTempPath(), "kds-bench-vm-logs");
+
+            AnalyzerReport report;
+            using (var bench = new AnalyzerBench(options, message => Console.Error.WriteLine($"kds-bench: {message}")))
+                report = bench.Run();
+            string markdown = report.ToMarkdown();
+            Console.Out.Write(markdown);
+
+            string directory = parse.GetValue(output)!;
+            Directory.CreateDirectory(directory);
+            string file = Path.Combine(directory, $"analyzer-{report.Environment.Started:yyyy-MM-dd}.md");
+            File.WriteAllText(file, markdown);
+            Console.Error.WriteLine($"kds-bench: wrote {file}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Option<int> Count(string name, string description, int value, int minimum)
+    {
+        var option = new Option<int>(name) { Description = $"{description} (default {value})", DefaultValueFactory = _ => value };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < minimum)
+                result.AddError($"{name} must be at least {minimum}");
+        });
+        return option;
+    }
+}
