@@ -68,7 +68,8 @@ internal static class InfoCommand
         Line("MACHINE", s.UtsName?.Machine);
         Line("NODENAME", s.UtsName?.NodeName);
         Line("CPUS", s.CpuCount.ToString(CultureInfo.InvariantCulture));
-        Line("MEMORY", FormatBytes(s.MemoryBytes));
+        // RAM the dump describes: the crashkernel reservation is not in it, so this is less than crash's "MEMORY".
+        Line("MEMORY", $"{FormatBytes(s.MemoryBytes)} (RAM in the dump, without the crash kernel's reservation)");
         Line("CRASH TIME", s.CrashTime?.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture));
         Line("UPTIME", s.Uptime is TimeSpan u ? FormatUptime(u) : null);
         Line("PANIC", s.Panic is null ? null : $"\"{s.Panic.Message.Text}\"");
