@@ -1,2 +1,14 @@
-Console.Error.WriteLine("kds-bench: no benchmarks yet");
-return 2;
+using KdumpSharp.Bench;
+
+// kds-bench: measurements run on demand, not in CI. Each command prints a small table.
+return args switch
+{
+    ["chunking", .. var dumps] when dumps.Length > 0 => ChunkingBench.Run(dumps),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: kds-bench chunking DUMP...     page-level vs chunk-level compression on a dump's pages");
+    return 2;
+}
