@@ -261,13 +261,13 @@ public sealed class NativeDumpReader : IDumpReader, ICaptureMetadata
                 if (s.Type != type)
                     continue;
                 if (s.PayloadLength > (ulong)cap)
-                    DumpThrow.Corrupt(source.Name, $"the {type} is {s.PayloadLength} bytes, more than the limit of {cap}", s.Offset);
+                    DumpThrow.Corrupt(source.Name, $"the {NativeFormat.Describe(type)} is {s.PayloadLength} bytes, more than the limit of {cap}", s.Offset);
                 if (NativeRecords.ReadPayload(source, s.Offset, dumpId, type, cap, out RecordHeader h) is byte[] payload && h.PayloadLength == s.PayloadLength)
                 {
                     offset = s.Offset;
                     return payload;
                 }
-                problems.Add($"the {type} at 0x{s.Offset:x} is damaged (it fails its checksum)");
+                problems.Add($"the {NativeFormat.Describe(type)} at 0x{s.Offset:x} is damaged (it fails its checksum)");
             }
             return null;
         }

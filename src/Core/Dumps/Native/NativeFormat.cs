@@ -28,6 +28,14 @@ internal static class NativeFormat
 
     public static long Align(long offset) => (offset + RecordAlignment - 1) & ~(long)(RecordAlignment - 1);
 
+    /// <summary>A record type as messages name it: "Notes section", "Chunk", "record type 0x7777".</summary>
+    public static string Describe(RecordType type) => type switch
+    {
+        RecordType.Chunk or RecordType.IndexBlock or RecordType.Index or RecordType.Trailer => type.ToString(),
+        _ when Enum.IsDefined(type) => type.ToString().Replace("Section", " section", StringComparison.Ordinal),
+        _ => $"record type 0x{(ushort)type:x4}",
+    };
+
     public static ushort CodecId(PageCompression compression) => compression switch
     {
         PageCompression.None => 0,

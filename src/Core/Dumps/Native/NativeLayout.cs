@@ -155,7 +155,7 @@ internal sealed class NativeLayout
             }
             if (!NativeRecords.PayloadFits(source, at, h))
             {
-                problems.Add($"the file ends at 0x{length:x}, inside a {Describe(h.Type)} record at 0x{at:x} that needed {h.PayloadLength} bytes of payload");
+                problems.Add($"the file ends at 0x{length:x}, inside a {NativeFormat.Describe(h.Type)} record at 0x{at:x} that needed {h.PayloadLength} bytes of payload");
                 break;
             }
             switch (h.Type)
@@ -230,6 +230,4 @@ internal sealed class NativeLayout
         if ((flags & RecordFlags.Required) != 0 && !Enum.IsDefined(type))
             DumpThrow.Corrupt(name, $"record type 0x{(ushort)type:x4} is required to read this dump and this KdumpSharp does not know it; a newer version wrote the file", offset);
     }
-
-    private static string Describe(RecordType type) => Enum.IsDefined(type) ? type.ToString() : $"0x{(ushort)type:x4}";
 }

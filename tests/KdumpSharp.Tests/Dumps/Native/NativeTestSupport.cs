@@ -63,6 +63,14 @@ internal static class NativeTestSupport
     public static NativeDumpReader Open(byte[] file, DumpLimits? limits = null) =>
         NativeDumpReader.Open(new MemorySource("test.kds", file), limits ?? DumpLimits.Default);
 
+    /// <summary>Compares pages with SequenceEqual: NUnit's element-wise array equality costs milliseconds per page,
+    /// and these tests compare hundreds of thousands.</summary>
+    public static void AssertSamePage(byte[] actual, byte[] expected, string message)
+    {
+        if (!actual.AsSpan().SequenceEqual(expected))
+            Assert.Fail($"{message}: the page differs from byte {actual.AsSpan().CommonPrefixLength(expected)} on");
+    }
+
     public static byte[] Read(PhysicalMemory memory, ulong pfn, out PageState state)
     {
         var page = new byte[PageFrameNumber.PageSize];
