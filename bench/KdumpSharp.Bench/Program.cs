@@ -4,11 +4,13 @@ using KdumpSharp.Bench;
 return args switch
 {
     ["chunking", .. var dumps] when dumps.Length > 0 => ChunkingBench.Run(dumps),
+    ["write", .. var dumps] when dumps.Length > 0 => WriteBench.Run(dumps),
     _ => Usage(),
 };
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: kds-bench chunking DUMP...     page-level vs chunk-level compression on a dump's pages");
+    Console.Error.WriteLine("       kds-bench write DUMP...        native format write speed per codec and thread count");
     return 2;
 }

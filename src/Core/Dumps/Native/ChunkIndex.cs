@@ -39,9 +39,6 @@ internal sealed class ChunkIndex
     /// <summary>One past the last pfn any chunk covers; 0 without chunks.</summary>
     public ulong EndPfn => _blocks.Length == 0 ? 0 : _blocks[^1].EndPfn;
 
-    /// <summary>The pfn spans of the blocks, for a dump whose Ranges section is lost.</summary>
-    public IEnumerable<(ulong First, ulong End)> BlockSpans => _blocks.Select(b => (b.FirstPfn, b.EndPfn));
-
     /// <summary>The chunk covering <paramref name="pfn"/>: Found, NotCovered (no chunk there), or BlockDamaged (its IndexBlock fails its checks).</summary>
     public Lookup Find(ulong pfn, out ChunkEntry entry)
     {

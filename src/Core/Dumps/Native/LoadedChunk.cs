@@ -39,9 +39,6 @@ internal sealed class LoadedChunk
     public ushort Codec { get; }
     public int PresentPages { get; }
 
-    /// <summary>Bytes this chunk holds in memory (for the cache's budget).</summary>
-    public long MemoryBytes => (_payload?.Length ?? 0) + (_decoded?.Length ?? 0);
-
     public bool Covers(ulong pfn) => pfn >= Entry.FirstPfn && pfn < Entry.EndPfn;
 
     private static LoadedChunk Invalid(ChunkEntry entry) => new(entry, [], [], [], null, 0, 0, 0, 0);

@@ -13,13 +13,12 @@ internal sealed class NativeLayout
 {
     private const int ResyncBlock = 64 * 1024;
 
-    private NativeLayout(ChunkIndex chunks, List<SectionEntry> sections, List<string> problems, bool writerIncomplete, bool fromTrailer)
+    private NativeLayout(ChunkIndex chunks, List<SectionEntry> sections, List<string> problems, bool writerIncomplete)
     {
         Chunks = chunks;
         Sections = sections;
         Problems = problems;
         WriterIncomplete = writerIncomplete;
-        FromTrailer = fromTrailer;
     }
 
     public ChunkIndex Chunks { get; }
@@ -34,12 +33,9 @@ internal sealed class NativeLayout
     /// <summary>The Trailer's flag: the writer itself said the dump is incomplete.</summary>
     public bool WriterIncomplete { get; }
 
-    /// <summary>The file was opened through its trailer, not recovered by a scan.</summary>
-    public bool FromTrailer { get; }
-
     /// <summary>A dump cut inside its header: nothing but the fact that it was started.</summary>
     public static NativeLayout Empty(DumpSource source, string problem) =>
-        new(ChunkIndex.Empty(source), [], [problem], false, false);
+        new(ChunkIndex.Empty(source), [], [problem], false);
 
     public static NativeLayout Load(DumpSource source, in NativeFileHeader header, DumpLimits limits)
     {
@@ -84,7 +80,7 @@ internal sealed class NativeLayout
         }
         foreach (SectionEntry s in sections)
             RejectUnknownRequired(source.Name, s.Type, s.Flags, s.Offset);
-        return new NativeLayout(builder.Build(trailer.IndexOffset), sections, [], trailer.WriterIncomplete, fromTrailer: true);
+        return new NativeLayout(builder.Build(trailer.IndexOffset), sections, [], trailer.WriterIncomplete);
     }
 
     /// <summary>Checks the Index payload (docs/format.md §5.2) entry by entry while adding it to the builder.</summary>
@@ -190,7 +186,7 @@ internal sealed class NativeLayout
         }
         if (!sawTrailer)
             problems.Insert(0, trailerProblem ?? $"the file has no trailer: the writer did not finish; {builder.ChunkCount} chunks were recovered by scanning");
-        return new NativeLayout(builder.Build(length), sections, problems, writerIncomplete, fromTrailer: false);
+        return new NativeLayout(builder.Build(length), sections, problems, writerIncomplete);
     }
 
     /// <summary>Whether the bytes left at the end could be the start of a record header (the writer was cut there).</summary>
