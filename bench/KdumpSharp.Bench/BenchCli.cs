@@ -12,6 +12,8 @@ internal static class BenchCli
         var root = new RootCommand("kds-bench: KdumpSharp measured against its peers, on demand (not part of the test suite)")
         {
             AnalyzerCommand(),
+            DumpsCommand("chunking", "page-level vs chunk-level compression on a dump's pages", ChunkingBench.Run),
+            DumpsCommand("write", "native format write speed per codec and thread count", WriteBench.Run),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -72,6 +74,14 @@ internal static class BenchCli
             Console.Error.WriteLine($"kds-bench: wrote {file}");
             return 0;
         });
+        return command;
+    }
+
+    private static Command DumpsCommand(string name, string description, Func<string[], int> run)
+    {
+        var dumps = new Argument<string[]>("dumps") { Description = "ELF vmcores to measure on", Arity = ArgumentArity.OneOrMore };
+        var command = new Command(name, description) { dumps };
+        command.SetAction(parse => run(parse.GetValue(dumps)!));
         return command;
     }
 

@@ -1,6 +1,7 @@
 using KdumpSharp.Dumps.Elf;
 using KdumpSharp.Dumps.Flattened;
 using KdumpSharp.Dumps.Kdump;
+using KdumpSharp.Dumps.Native;
 using KdumpSharp.IO;
 
 namespace KdumpSharp.Dumps;
@@ -37,6 +38,8 @@ public static class DumpFile
             throw new UnrecognizedDumpException(source.Name, "is empty");
         if (magic.StartsWith("\u007fELF"u8))
             return new ElfVmcoreReader(source, limits, leaveOpen);
+        if (NativeDumpReader.HasSignature(magic))
+            return NativeDumpReader.Open(source, limits, leaveOpen);
         if (KdumpCompressedReader.HasSignature(source))
             return KdumpCompressedReader.Open(source, limits, leaveOpen);
         if (FlattenedSource.HasSignature(source))

@@ -31,4 +31,8 @@ public sealed record DumpLimits
 
     /// <summary>Highest page frame number a dump may describe (2^40 frames = 4 PiB).</summary>
     public ulong MaxPageFrames { get; init; } = 1UL << 40;
+
+    /// <summary>Bytes of one metadata section of a KdumpSharp native dump other than its ELF notes (the
+    /// saved dmesg, the capture log; the largest printk buffer, log_buf_len=, is 2^25 bytes).</summary>
+    public int MaxNativeSectionBytes { get; init; } = 256 << 20;
 }

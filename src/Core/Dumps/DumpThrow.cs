@@ -2,7 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace KdumpSharp.Dumps;
 
-/// <summary>The one place the kdump-compressed and flattened readers raise format errors.</summary>
+/// <summary>The one place the kdump-compressed, flattened and native readers raise format errors.</summary>
 internal static class DumpThrow
 {
     [DoesNotReturn]

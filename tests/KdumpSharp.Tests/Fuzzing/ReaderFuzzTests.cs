@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using KdumpSharp.Compression;
 using KdumpSharp.Dumps.Elf;
 using KdumpSharp.Dumps.Kdump;
+using KdumpSharp.Dumps.Native;
 using KdumpSharp.IO;
 using KdumpSharp.Tests.Builders;
 
@@ -84,6 +85,28 @@ public static class FuzzSeeds
         FuzzSeed kdump = KdumpSeed(elf);
         yield return kdump;
         yield return FlattenedSeed(kdump);
+        yield return NativeSeed(elf);
+    }
+
+    /// <summary>
+    /// The ELF seed in KdumpSharp's own format, 16-page LZ4 chunks: header and metadata sections, the
+    /// chunks holding the page tables, the index and trailer at the end. A cut here mostly still
+    /// opens (incomplete), so truncation is detected by pages reading as lost, not by an error.
+    /// </summary>
+    private static FuzzSeed NativeSeed(FuzzSeed elf)
+    {
+        using var reader = new ElfVmcoreReader(new MemorySource("seed", elf.File));
+        using var output = new MemoryStream();
+        NativeDumpWriter.Write(reader, output, new NativeDumpWriterOptions { Parallelism = 1 });
+        byte[] file = output.ToArray();
+        // Records start at 64; the first three are the Ranges, Notes and Capture sections (docs/format.md §1).
+        int metadataEnd = 64;
+        for (int i = 0; i < 3; i++)
+            metadataEnd = (metadataEnd + 40 + (int)BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(metadataEnd + 8)) + 7) / 8 * 8;
+        int tail = Math.Min(file.Length, 8192);
+        return new FuzzSeed("native", file,
+            [(0, 64), (64, metadataEnd - 64), (metadataEnd, Math.Min(65536, file.Length - metadataEnd)), (file.Length - tail, tail), (0, file.Length)],
+            elf.VirtualProbes);
     }
 
     /// <summary>The ELF seed rewritten by our kdump writer: header, sub header and notes, both bitmaps, descriptors.</summary>

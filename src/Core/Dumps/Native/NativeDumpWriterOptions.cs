@@ -1,0 +1,32 @@
+using KdumpSharp.Compression;
+
+namespace KdumpSharp.Dumps.Native;
+
+/// <summary>How <see cref="NativeDumpWriter"/> writes a dump.</summary>
+public sealed record NativeDumpWriterOptions
+{
+    public static NativeDumpWriterOptions Default { get; } = new();
+
+    /// <summary>Chunk compression: <see cref="PageCompression.Lz4"/> (default), <see cref="PageCompression.Zstd"/> or
+    /// <see cref="PageCompression.None"/>. A chunk that does not shrink is stored raw whatever this says.</summary>
+    public PageCompression Compression { get; init; } = PageCompression.Lz4;
+
+    /// <summary>Most present pages per chunk, compressed as one block (1 to 1024; 16 = 64 KiB, see docs/format.md §4.3).</summary>
+    public int ChunkPages { get; init; } = NativeDumpWriter.DefaultChunkPages;
+
+    /// <summary>Threads compressing chunks. 1 compresses on the caller's thread and starts no thread.</summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>The makedumpfile dump level the capture filtered with, recorded in the Capture section; null for unknown.</summary>
+    public int? DumpLevel { get; init; }
+
+    /// <summary>Hosts, tool and kernels, recorded in the Capture section.</summary>
+    public CaptureIdentity Identity { get; init; } = CaptureIdentity.Unknown;
+}
+
+/// <summary>What a <see cref="NativeDumpWriter"/> wrote.</summary>
+/// <param name="Pages">Pages by kind, as the PageCounts section records them.</param>
+/// <param name="Chunks">Chunk records written.</param>
+/// <param name="Bytes">Bytes written to the stream, trailer included.</param>
+/// <param name="IncompleteReason">Why the writer marked the dump incomplete, or null.</param>
+public sealed record NativeWriteResult(PageCounts Pages, long Chunks, long Bytes, string? IncompleteReason);
