@@ -42,8 +42,9 @@ public static class CaptureCli
                 Threads = parse.GetValue(threads),
                 HostName = parse.GetValue(host),
             };
-            var log = new CaptureLog(parse.GetValue(quiet) ? null : error);
-            CaptureResult result = CaptureRunner.Run(options, log);
+            bool silent = parse.GetValue(quiet);
+            var log = new CaptureLog(silent ? null : error);
+            CaptureResult result = CaptureRunner.Run(options, log, silent ? null : total => new ConsoleProgress(error, total));
             output.WriteLine(result.DumpPath);
             return result.Outcome == CaptureOutcome.DiskFull ? ExitCodes.DiskFull : ExitCodes.Success;
         });

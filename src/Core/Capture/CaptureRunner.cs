@@ -1,6 +1,7 @@
 using KdumpSharp.Analysis;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Kdump;
+using KdumpSharp.Dumps.Native;
 using KdumpSharp.Filtering;
 using KdumpSharp.IO;
 using KdumpSharp.Kernel;
@@ -29,7 +30,8 @@ public sealed record CaptureResult(CaptureOutcome Outcome, DumpDirectory Directo
 /// </summary>
 public static class CaptureRunner
 {
-    public static CaptureResult Run(CaptureOptions options, CaptureLog log, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    /// <param name="progress">Given the RAM size in bytes, returns the sink for the fraction done (null for none).</param>
+    public static CaptureResult Run(CaptureOptions options, CaptureLog log, Func<ulong, IProgress<double>?>? progress = null, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(options.Input))
             throw new FileNotFoundException("no such file", options.Input);
@@ -49,7 +51,10 @@ public static class CaptureRunner
             throw new CaptureOutputException($"cannot create a dump directory in {options.Directory}: {e.Message}", e);
         }
         log.Write($"saving to {directory.Path}");
-        string? dmesgPath = SaveDmesg(dump, directory, log);
+        var timings = new List<CaptureTiming>();
+        TimeSpan dmesgStart = log.Elapsed;
+        (string? dmesgPath, byte[]? dmesg) = SaveDmesg(dump, directory, log);
+        timings.Add(new CaptureTiming("dmesg", dmesgStart, log.Elapsed - dmesgStart));
 
         string dumpPath = directory.FileFor(options.Format == CaptureFormat.Native ? DumpDirectory.DumpFileName : DumpDirectory.KdumpFileName);
         CaptureOutcome outcome = CaptureOutcome.Complete;
@@ -58,7 +63,7 @@ public static class CaptureRunner
         {
             try
             {
-                bytes = WriteDump(dump, options, file.Stream, log, progress, cancellationToken);
+                bytes = WriteDump(dump, options, file.Stream, log, dmesg, timings, progress?.Invoke(reader.Memory.TotalBytes), cancellationToken);
                 file.Commit();
                 log.Write($"dump saved: {dumpPath}, {bytes >> 20} MiB");
             }
@@ -73,7 +78,8 @@ public static class CaptureRunner
         return new CaptureResult(outcome, directory, dmesgPath, dumpPath, bytes, log.Elapsed);
     }
 
-    private static long WriteDump(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, IProgress<double>? progress, CancellationToken cancellationToken)
+    private static long WriteDump(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
+        List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         log.Write($"writing {options.Format} dump, {options.Compression} compression, dump level {options.DumpLevel}");
         switch (options.Format)
@@ -88,15 +94,121 @@ public static class CaptureRunner
                 log.Write($"{r.DumpedPages} pages written ({r.ZeroPages} zero, {r.RawPages} raw, {r.LostPages} unreadable)");
                 return r.Bytes;
             default:
-                throw new NotSupportedException($"capture format {options.Format}");
+                return WriteNative(dump, options, output, log, dmesg, timings, progress, cancellationToken);
         }
     }
+
+    /// <summary>
+    /// Streams the dump in page-frame order: each page is either dropped as its class says (a run at a
+    /// time, with the reason recorded), or read and handed to the writer, whose threads compress it.
+    /// Memory stays bounded whatever the dump size: the classifier reads 512 struct pages at a time,
+    /// the writer holds a few chunks per thread.
+    /// </summary>
+    private static long WriteNative(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
+        List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        TimeSpan start = log.Elapsed;
+        DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
+        IDumpReader reader = dump.Reader;
+        PhysicalMemory memory = reader.Memory;
+        using IEnumerator<PageClassRun>? runs = Classify(dump, level, log);
+        var writerOptions = new NativeDumpWriterOptions
+        {
+            Compression = options.Compression,
+            Parallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount,
+            DumpLevel = options.DumpLevel,
+            Identity = new CaptureIdentity
+            {
+                Hostname = Environment.MachineName,
+                Tool = $"kds-capture {typeof(CaptureRunner).Assembly.GetName().Version}",
+                CaptureKernelRelease = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : null,
+                CrashedKernel = NativeDumpWriter.CrashedUtsName(reader),
+                CaptureStarted = DateTimeOffset.UtcNow - log.Elapsed,
+            },
+        };
+        using var writer = new NativeDumpWriter(output, memory.Ranges, NativeDumpWriter.SerializeNotes(reader), writerOptions);
+        if (dmesg is not null)
+            writer.WriteDmesg(dmesg);
+
+        (ulong First, ulong End)[] frameRuns = NativePhysicalMemory.FrameRuns(memory.Ranges);
+        ulong total = frameRuns.Aggregate(0UL, (sum, r) => sum + (r.End - r.First)), done = 0;
+        bool haveRun = runs?.MoveNext() ?? false;
+        byte[] page = new byte[PageFrameNumber.PageSize];
+        foreach ((ulong first, ulong end) in frameRuns)
+        {
+            for (ulong pfn = first; pfn < end; pfn++, done++)
+            {
+                if ((done & 0xfff) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    progress?.Report((double)done / total);
+                }
+                while (haveRun && runs!.Current.End.Value <= pfn)
+                    haveRun = runs.MoveNext();
+                if (haveRun && runs!.Current.Start.Value <= pfn && level.Excludes(runs.Current.Class))
+                {
+                    ulong stop = Math.Min(end, runs.Current.End.Value);
+                    writer.AddExcluded(new PageFrameNumber(pfn), stop - pfn, ReasonFor(runs.Current.Class));
+                    done += stop - pfn - 1;
+                    pfn = stop - 1;
+                    continue;
+                }
+                var frame = new PageFrameNumber(pfn);
+                switch (memory.ReadPage(frame, page))
+                {
+                    case PageState.Present:
+                        writer.AddPage(frame, page);
+                        break;
+                    case PageState.Unreadable:
+                        writer.AddReadError(frame, 1);
+                        break;
+                    case PageState.Excluded or PageState.NotInDump:
+                        writer.AddExcluded(frame, 1, ExclusionReason.Other);
+                        break;
+                }
+            }
+        }
+        progress?.Report(1.0);
+        timings.Add(new CaptureTiming("dump", start, log.Elapsed - start));
+        writer.AppendCaptureLog(log.Text);
+        NativeWriteResult result = writer.Complete(timings);
+        log.Write($"pages: {result.Pages}; {result.Chunks} chunks");
+        return result.Bytes;
+    }
+
+    /// <summary>The classifier's runs, or null when the level keeps every class or the dump cannot be classified
+    /// (then every page is kept: a bigger dump beats a missing one).</summary>
+    private static IEnumerator<PageClassRun>? Classify(KernelDump dump, DumpLevel level, CaptureLog log)
+    {
+        if ((level & ~DumpLevel.Zero) == 0)
+            return null;
+        try
+        {
+            return PageClassifier.Create(dump.Virtual, dump.Vmcoreinfo, dump.Limits).Classify().GetEnumerator();
+        }
+        catch (Exception e) when (e is KernelDataException or MemoryFaultException)
+        {
+            log.Write($"page filtering unavailable, keeping every page: {e.Message}");
+            return null;
+        }
+    }
+
+    private static ExclusionReason ReasonFor(PageClass pageClass) => pageClass switch
+    {
+        PageClass.Cache => ExclusionReason.Cache,
+        PageClass.CachePrivate => ExclusionReason.PrivateCache,
+        PageClass.User => ExclusionReason.User,
+        PageClass.Free => ExclusionReason.Free,
+        PageClass.HwPoison => ExclusionReason.HwPoison,
+        PageClass.Offline => ExclusionReason.Offline,
+        _ => ExclusionReason.Other,
+    };
 
     private static string Describe(PageClassCounts counts) =>
         string.Join(", ", Enum.GetValues<PageClass>().Where(c => counts[c] > 0).Select(c => $"{counts[c]} {c}"));
 
     /// <summary>The kernel log, before anything else, so a failed dump still leaves it. A log that cannot be read is logged, not fatal.</summary>
-    private static string? SaveDmesg(KernelDump dump, DumpDirectory directory, CaptureLog log)
+    private static (string? Path, byte[]? Text) SaveDmesg(KernelDump dump, DumpDirectory directory, CaptureLog log)
     {
         KernelLog kernelLog;
         try
@@ -106,18 +218,21 @@ public static class CaptureRunner
         catch (Exception e) when (e is KernelDataException or MemoryFaultException)
         {
             log.Write($"dmesg not saved: {e.Message}");
-            return null;
+            return (null, null);
         }
+        using var formatted = new MemoryStream();
+        DmesgFormatter.Write(formatted, kernelLog.Records);
+        byte[] text = formatted.ToArray();
         string path = directory.FileFor(DumpDirectory.DmesgFileName);
         using (CrashSafeFile file = CrashSafeFile.Create(path))
         {
-            DmesgFormatter.Write(file.Stream, kernelLog.Records);
+            file.Stream.Write(text);
             file.Commit();
         }
         foreach (string problem in kernelLog.Problems)
             log.Write($"dmesg: {problem}");
         log.Write($"dmesg saved: {path} ({kernelLog.Records.Count} records)");
-        return path;
+        return (path, text);
     }
 
     /// <summary>The capture's own log, last; on a full disk it may not fit, which must not hide the dump's outcome.</summary>

@@ -76,6 +76,81 @@ public sealed class CaptureOnHostTests(TestKernel kernel)
         Assert.That(differences, Is.EqualTo(kernel == TestKernel.Debian61 ? 0 : 86));
     }
 
+    /// <summary>The default capture: native format, lz4, level 31. Every page it kept reads back as the
+    /// vmcore had it; what it dropped is what the classifier dropped; the analyzer reads it like any dump.</summary>
+    [Test]
+    public void Native_capture_keeps_every_page_it_stores_byte_for_byte()
+    {
+        var (code, dumpPath, error) = Capture("-q", "--host", "native", "-d", _root, _dumps.ElfVmcore);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        Assert.That(dumpPath, Does.EndWith("/vmcore.kds"));
+        using IDumpReader ours = DumpFile.Open(dumpPath);
+        using IDumpReader source = DumpFile.Open(_dumps.ElfVmcore);
+        Assert.That((ours.Properties.Format, ours.Properties.Compression, ours.Properties.DumpLevel, ours.Properties.IsIncomplete),
+            Is.EqualTo((DumpFormat.Native, "lz4", 31, false)));
+        Assert.That(ours.Memory.Ranges, Is.EqualTo(source.Memory.Ranges));
+        byte[] a = new byte[4096], b = new byte[4096];
+        int stored = 0, excluded = 0;
+        foreach (PhysicalRange range in source.Memory.Ranges)
+            for (ulong pfn = range.Start.Frame.Value; pfn <= (range.End.Value - 1) >> 12; pfn++)
+            {
+                PageState state = ours.Memory.ReadPage(new PageFrameNumber(pfn), a);
+                if (state == PageState.Excluded)
+                {
+                    excluded++;
+                    continue;
+                }
+                Assert.That(state, Is.EqualTo(PageState.Present), $"pfn 0x{pfn:x}");
+                source.Memory.ReadPage(new PageFrameNumber(pfn), b);
+                Assert.That(a.AsSpan().SequenceEqual(b), Is.True, $"pfn 0x{pfn:x} differs");
+                stored++;
+            }
+        TestContext.Out.WriteLine($"{kernel}: {stored} pages kept, {excluded} excluded, {new FileInfo(dumpPath).Length >> 10} KiB");
+        Assert.That(excluded, Is.GreaterThan(stored), "free pages dominate a small idle guest; level 31 must drop them");
+
+        var (dmesgCode, dmesg, _) = KdumpSharp.VmTests.Analyzer.AnalyzerCliTests.Run("dmesg", dumpPath);
+        Assert.That(dmesgCode, Is.Zero);
+        Assert.That(dmesg, Is.EqualTo(File.ReadAllBytes(_dumps.VmcoreDmesg)));
+    }
+
+    /// <summary>The native format is crash-safe: cut off by a full disk, what was written still opens,
+    /// says it is incomplete and serves the pages that reached the disk.</summary>
+    [Test]
+    public void A_native_dump_cut_by_a_full_disk_still_opens_and_reads()
+    {
+        string mount = Path.Combine(Path.GetDirectoryName(_root)!, "small-native");
+        Directory.CreateDirectory(mount);
+        HostProcess.Result m = HostProcess.Run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", mount], "/", TimeSpan.FromSeconds(30));
+        Assert.That(m.ExitCode, Is.Zero, $"mounting a 6 MiB tmpfs needs root: {m.Output}");
+        try
+        {
+            var (code, dumpPath, error) = Capture("-q", "-c", "none", "--host", "full", "-d", mount, _dumps.ElfVmcore);
+
+            Assert.That(code, Is.EqualTo(ExitCodes.DiskFull), error);
+            Assert.That(dumpPath, Does.EndWith("vmcore.kds-incomplete"));
+            using IDumpReader partial = DumpFile.Open(dumpPath);
+            using IDumpReader source = DumpFile.Open(_dumps.ElfVmcore);
+            Assert.That(partial.Properties.IsIncomplete, Is.True);
+            byte[] a = new byte[4096], b = new byte[4096];
+            int present = 0;
+            foreach (PhysicalRange range in partial.Memory.Ranges)
+                for (ulong pfn = range.Start.Frame.Value; pfn <= (range.End.Value - 1) >> 12; pfn++)
+                    if (partial.Memory.ReadPage(new PageFrameNumber(pfn), a) == PageState.Present)
+                    {
+                        source.Memory.ReadPage(new PageFrameNumber(pfn), b);
+                        Assert.That(a.AsSpan().SequenceEqual(b), Is.True, $"pfn 0x{pfn:x}");
+                        present++;
+                    }
+            TestContext.Out.WriteLine($"{kernel}: {present} pages readable from the cut dump ({new FileInfo(dumpPath).Length >> 10} KiB)");
+            Assert.That(present, Is.GreaterThan(100));
+        }
+        finally
+        {
+            HostProcess.Run("/usr/bin/umount", [mount], "/", TimeSpan.FromSeconds(30));
+        }
+    }
+
     [Test]
     public void A_full_disk_keeps_dmesg_and_an_incomplete_dump_and_exits_9()
     {

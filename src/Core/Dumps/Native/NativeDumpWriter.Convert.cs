@@ -79,7 +79,7 @@ public sealed partial class NativeDumpWriter
     }
 
     /// <summary>The source's notes in the kernel's layout (fs/proc/vmcore.c keeps them verbatim; so do we).</summary>
-    private static byte[] SerializeNotes(IDumpReader source)
+    internal static byte[] SerializeNotes(IDumpReader source)
     {
         using var blob = new MemoryStream();
         foreach (ElfNote note in source.Notes)
@@ -108,7 +108,7 @@ public sealed partial class NativeDumpWriter
     }
 
     /// <summary>The container's utsname, else the kernel's own from init_uts_ns (as makedumpfile reads it).</summary>
-    private static UtsName? CrashedUtsName(IDumpReader source)
+    internal static UtsName? CrashedUtsName(IDumpReader source)
     {
         if (source is IHasUtsName { UtsName: var uts } && uts != UtsName.Empty)
             return uts;
