@@ -33,6 +33,6 @@ public sealed record DumpLimits
     public ulong MaxPageFrames { get; init; } = 1UL << 40;
 
     /// <summary>Bytes of one metadata section of a KdumpSharp native dump other than its ELF notes (the
-    /// saved dmesg, the capture log; the largest printk buffer, log_buf_len=, is 2^25 bytes).</summary>
+    /// saved dmesg, the capture log, the index), and of all CaptureLog sections together.</summary>
     public int MaxNativeSectionBytes { get; init; } = 256 << 20;
 }

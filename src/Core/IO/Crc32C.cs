@@ -8,7 +8,8 @@ namespace KdumpSharp.IO;
 /// CRC-32C (Castagnoli: reflected polynomial 0x82F63B78, initial value and final XOR 0xFFFFFFFF),
 /// the checksum of iSCSI (RFC 3720), ext4 and btrfs metadata. The x86 SSE4.2 <c>crc32</c> instruction
 /// and the Arm64 CRC32C instructions compute exactly this; without them a slicing-by-8 table does
-/// (QEMU's default qemu64 CPU, which crash kernels in CI run on, has no SSE4.2).
+/// (QEMU's qemu64 CPU model, which the VM harness boots, advertises SSE3 and CX16 in CPUID leaf 1
+/// ECX and no SSE4.2, so a capture there takes the table path).
 /// System.IO.Hashing is not used: its package is not on the feed this project builds from, and it
 /// has no CRC-32C anyway.
 /// </summary>

@@ -230,8 +230,9 @@ public sealed class NativeDumpReader : IDumpReader, ICaptureMetadata
                 continue;
             if (s.PayloadLength > (ulong)_limits.MaxNativeSectionBytes || (result?.LongLength ?? 0) + (long)s.PayloadLength > _limits.MaxNativeSectionBytes)
                 DumpThrow.Corrupt(Name, $"{what}: {s.PayloadLength} bytes, more than the limit of {_limits.MaxNativeSectionBytes}", s.Offset);
-            byte[] payload = NativeRecords.ReadPayload(_source, s.Offset, _header.DumpId, type, _limits.MaxNativeSectionBytes, out _)
-                ?? throw new DumpFormatException(Name, $"{what} is damaged (it fails its checksum)", s.Offset);
+            byte[]? payload = NativeRecords.ReadPayload(_source, s.Offset, _header.DumpId, type, _limits.MaxNativeSectionBytes, out _);
+            if (payload is null)
+                DumpThrow.Corrupt(Name, $"{what} is damaged (it fails its checksum)", s.Offset);
             result = result is null ? payload : [.. result, .. payload];
             if (firstOnly)
                 break;
