@@ -68,12 +68,28 @@ public sealed class CrashSafeFile : IDisposable
         try
         {
             _stream.Flush(flushToDisk: true);
-            _stream.Dispose();
         }
         catch (IOException)
         {
             // Out of space: what reached the disk is all there is; the name already says incomplete.
-            // FileStream closes its handle even when its last flush fails.
+        }
+        finally
+        {
+            CloseDiscardingBuffer();
+        }
+    }
+
+    /// <summary>Closes the handle even if the buffer cannot be written: Dispose retries the flush and would
+    /// throw again, so the buffered bytes are dropped by closing the handle underneath it.</summary>
+    private void CloseDiscardingBuffer()
+    {
+        try
+        {
+            _stream.Dispose();
+        }
+        catch (IOException)
+        {
+            _stream.SafeFileHandle.Dispose();
         }
     }
 }

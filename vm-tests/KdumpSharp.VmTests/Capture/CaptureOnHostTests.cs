@@ -147,7 +147,9 @@ public sealed class CaptureOnHostTests(TestKernel kernel)
         }
         finally
         {
-            HostProcess.Run("/usr/bin/umount", [mount], "/", TimeSpan.FromSeconds(30));
+            // A busy file system here means the capture left a file open on the full disk.
+            HostProcess.Result unmount = HostProcess.Run("/usr/bin/umount", [mount], "/", TimeSpan.FromSeconds(30));
+            Assert.That(unmount.ExitCode, Is.Zero, $"umount {mount}: {unmount.Output}");
         }
     }
 
@@ -171,7 +173,9 @@ public sealed class CaptureOnHostTests(TestKernel kernel)
         }
         finally
         {
-            HostProcess.Run("/usr/bin/umount", [mount], "/", TimeSpan.FromSeconds(30));
+            // A busy file system here means the capture left a file open on the full disk.
+            HostProcess.Result unmount = HostProcess.Run("/usr/bin/umount", [mount], "/", TimeSpan.FromSeconds(30));
+            Assert.That(unmount.ExitCode, Is.Zero, $"umount {mount}: {unmount.Output}");
         }
     }
 
