@@ -1,6 +1,9 @@
 using System.CommandLine;
 using KdumpSharp.Analysis;
+using KdumpSharp.Dumps;
+using KdumpSharp.Kernel;
 using KdumpSharp.Kernel.Printk;
+using KdumpSharp.Memory;
 
 namespace KdumpSharp.Analyzer.Commands;
 
@@ -19,7 +22,21 @@ internal static class DmesgCommand
         command.SetAction(parse =>
         {
             using KernelDump kd = KernelDump.Open(parse.GetValue(dump)!);
-            KernelLog log = kd.Log;
+            KernelLog log;
+            try
+            {
+                log = kd.Log;
+            }
+            catch (Exception e) when (e is KernelDataException or MemoryFaultException
+                && kd.Reader is ICaptureMetadata { Dmesg: ReadOnlyMemory<byte> saved } && !parse.GetValue(caller) && !parse.GetValue(ctime))
+            {
+                // The log's pages are missing (a capture cut short), but kds-capture saved the formatted
+                // log in the dump before any page: print that, and say why.
+                output.Write(saved.Span);
+                output.Flush();
+                error.WriteLine($"kds-analyzer: warning: {kd.Reader.Name}: the log in memory cannot be read ({e.Message}); printed the copy kds-capture saved");
+                return ExitCodes.Success;
+            }
             var options = new DmesgOptions
             {
                 ShowCaller = parse.GetValue(caller),

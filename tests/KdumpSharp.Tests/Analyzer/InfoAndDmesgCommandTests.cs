@@ -58,4 +58,27 @@ public class InfoAndDmesgCommandTests
         Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
         Assert.That(error, Does.StartWith("kds-analyzer: ").And.Contain("prb").Or.Contain("log_buf"));
     }
+
+    [Test]
+    public void Dmesg_falls_back_to_the_log_kds_capture_saved_when_its_pages_are_lost()
+    {
+        var machine = new KernelImageFixture();
+        byte[] notes;
+        using (var elf = new KdumpSharp.Dumps.Elf.ElfVmcoreReader(new KdumpSharp.IO.MemorySource("elf", machine.ToElfCore())))
+            notes = KdumpSharp.Dumps.Native.NativeDumpWriter.SerializeNotes(elf);
+        using var file = new MemoryStream();
+        using (var writer = new KdumpSharp.Dumps.Native.NativeDumpWriter(file, [KdumpSharp.Memory.PhysicalRange.FromLength(0, KernelImageFixture.RamSize)], notes))
+        {
+            // A capture cut off after the dmesg: no page made it, so the log in memory is gone.
+            writer.WriteDmesg("[    1.000000] saved before the pages\n"u8);
+            writer.Complete();
+        }
+        using var cli = new CliHarness();
+
+        var (code, output, error) = cli.Run("dmesg", cli.WriteFile("vmcore.kds", file.ToArray()));
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        Assert.That(output, Is.EqualTo("[    1.000000] saved before the pages\n"));
+        Assert.That(error, Does.Contain("printed the copy kds-capture saved"));
+    }
 }
