@@ -45,14 +45,14 @@ public static class FreeAreas
         var zones = new List<ZoneFreeArea>();
         foreach ((int node, ulong pgdat) in Nodes(memory, vmcoreinfo))
         {
-            int nrZones = (int)Math.Min(ReadUInt32(memory, pgdat + (ulong)l.NrZones, "pglist_data.nr_zones"), uint.MaxValue);
+            int nrZones = (int)Math.Min(KernelStructReads.ReadUInt32(memory, pgdat + (ulong)l.NrZones, "pglist_data.nr_zones"), uint.MaxValue);
             if (nrZones < 0 || nrZones > MaxZonesPerNode || l.NodeZones + (long)nrZones * l.ZoneSize > l.PglistSize)
                 throw new KernelDataException($"node {node}: pglist_data.nr_zones={nrZones} does not fit pglist_data.node_zones");
             for (int z = 0; z < nrZones; z++)
             {
                 ulong zone = pgdat + (ulong)l.NodeZones + (ulong)z * (ulong)l.ZoneSize;
                 byte[] bytes = new byte[l.ZoneSize];
-                ReadBytes(memory, zone, bytes, $"node {node} zone {z}");
+                KernelStructReads.ReadBytes(memory, zone, bytes, $"node {node} zone {z}");
                 var free = new ulong[l.Orders];
                 for (int order = 0; order < l.Orders; order++)
                     free[order] = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(l.FreeArea + order * l.FreeAreaSize + l.NrFree));
@@ -136,25 +136,6 @@ public static class FreeAreas
             yield return (0, contig);
         else
             throw new KernelDataException("the dump's VMCOREINFO has neither SYMBOL(node_data) nor SYMBOL(contig_page_data)");
-    }
-
-    private static uint ReadUInt32(VirtualMemory memory, ulong address, string what)
-    {
-        Span<byte> b = stackalloc byte[sizeof(uint)];
-        ReadBytes(memory, address, b, what);
-        return BinaryPrimitives.ReadUInt32LittleEndian(b);
-    }
-
-    private static void ReadBytes(VirtualMemory memory, ulong address, Span<byte> destination, string what)
-    {
-        try
-        {
-            memory.Read(address, destination);
-        }
-        catch (MemoryFaultException fault)
-        {
-            throw new KernelDataException($"{what} at 0x{address:x} cannot be read: {fault.Message}");
-        }
     }
 
     /// <summary>The offsets used, each checked to lie inside its structure.</summary>

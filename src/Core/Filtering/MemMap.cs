@@ -253,10 +253,10 @@ public sealed class MemMap
             if (rootIndex != currentRoot)
             {
                 currentRoot = rootIndex;
-                ulong rootAddress = extreme ? Read(memory, symbol + rootIndex * sizeof(ulong), $"mem_section root {rootIndex}") : symbol;
+                ulong rootAddress = extreme ? KernelStructReads.ReadUInt64(memory, symbol + rootIndex * sizeof(ulong), $"mem_section root {rootIndex}") : symbol;
                 rootPresent = rootAddress != 0;
                 if (rootPresent)
-                    ReadBytes(memory, extreme ? rootAddress : symbol + number / perRoot * perRoot * (ulong)memSection.Size, root,
+                    KernelStructReads.ReadBytes(memory, extreme ? rootAddress : symbol + number / perRoot * perRoot * (ulong)memSection.Size, root,
                         $"the mem_section array of root {rootIndex}");
             }
             if (!rootPresent)
@@ -288,22 +288,4 @@ public sealed class MemMap
         }
     }
 
-    private static ulong Read(VirtualMemory memory, ulong address, string what)
-    {
-        Span<byte> b = stackalloc byte[sizeof(ulong)];
-        ReadBytes(memory, address, b, what);
-        return BinaryPrimitives.ReadUInt64LittleEndian(b);
-    }
-
-    private static void ReadBytes(VirtualMemory memory, ulong address, Span<byte> destination, string what)
-    {
-        try
-        {
-            memory.Read(address, destination);
-        }
-        catch (MemoryFaultException fault)
-        {
-            throw new KernelDataException($"{what} at 0x{address:x} cannot be read: {fault.Message}");
-        }
-    }
 }
