@@ -8,8 +8,10 @@ namespace KdumpSharp.Capture;
 /// <summary>The kds-capture command line: parses arguments, runs the capture, prints.</summary>
 public static class CaptureCli
 {
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <param name="openStandardOutput">Where --stdout streams the dump (the process's stdout; a buffer in tests).</param>
+    public static int Run(string[] args, TextWriter output, TextWriter error, Func<Stream>? openStandardOutput = null)
     {
+        openStandardOutput ??= Console.OpenStandardOutput;
         var input = new Argument<string>("input") { Description = "the vmcore to save", DefaultValueFactory = _ => "/proc/vmcore" };
         var directory = new Option<string>("--dir", "-d") { Description = "where the per-crash directory is created", DefaultValueFactory = _ => "/var/crash" };
         var format = new Option<string>("--format", "-f") { Description = "kds (our crash-safe format) or kdump (makedumpfile's)", DefaultValueFactory = _ => "kds" };
@@ -25,9 +27,10 @@ public static class CaptureCli
         var threads = new Option<int>("--threads", "-j") { Description = "compression threads (0: one per CPU)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress or step messages, only errors" };
         var host = new Option<string?>("--host") { Description = "name for the dump directory (default: the crashed machine's nodename)" };
+        var stdout = new Option<bool>("--stdout") { Description = "stream the kds dump to standard output (for ssh or a socket) instead of a directory; dmesg and the log travel inside it" };
         var root = new RootCommand("kds-capture: save /proc/vmcore (or any vmcore) as a crash-safe, compressed dump, with the kernel log saved first")
         {
-            input, directory, format, compress, level, threads, quiet, host,
+            input, directory, format, compress, level, threads, quiet, host, stdout,
         };
         root.SetAction(parse =>
         {
@@ -44,6 +47,12 @@ public static class CaptureCli
             };
             bool silent = parse.GetValue(quiet);
             var log = new CaptureLog(silent ? null : error);
+            if (parse.GetValue(stdout))
+            {
+                using Stream pipe = openStandardOutput();
+                CaptureRunner.Stream(options, pipe, log, silent ? null : total => new ConsoleProgress(error, total));
+                return ExitCodes.Success;
+            }
             CaptureResult result = CaptureRunner.Run(options, log, silent ? null : total => new ConsoleProgress(error, total));
             output.WriteLine(result.DumpPath);
             return result.Outcome == CaptureOutcome.DiskFull ? ExitCodes.DiskFull : ExitCodes.Success;

@@ -235,6 +235,37 @@ public static class CaptureRunner
         return (path, text);
     }
 
+    /// <summary>
+    /// Streams a native dump to <paramref name="output"/> (a pipe to ssh or a socket), forward only: no
+    /// directory, the kernel log and the capture log travel inside the dump. The same bytes saved to a
+    /// file are a valid dump; cut short, they are a valid incomplete one.
+    /// </summary>
+    public static long Stream(CaptureOptions options, Stream output, CaptureLog log, Func<ulong, IProgress<double>?>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (options.Format != CaptureFormat.Native)
+            throw new CaptureOutputException("only the kds format can be streamed: makedumpfile's format seeks back to write its header", new NotSupportedException());
+        if (!File.Exists(options.Input))
+            throw new FileNotFoundException("no such file", options.Input);
+        log.Write($"reading {options.Input}, streaming the dump");
+        using KernelDump dump = new(DumpFile.Open(new FileReadSource(options.Input)));
+        var timings = new List<CaptureTiming>();
+        byte[]? dmesg = null;
+        try
+        {
+            using var formatted = new MemoryStream();
+            DmesgFormatter.Write(formatted, dump.Log.Records);
+            dmesg = formatted.ToArray();
+        }
+        catch (Exception e) when (e is KernelDataException or MemoryFaultException)
+        {
+            log.Write($"dmesg not saved: {e.Message}");
+        }
+        long bytes = WriteNative(dump, options, output, log, dmesg, timings, progress?.Invoke(dump.Reader.Memory.TotalBytes), cancellationToken);
+        output.Flush();
+        log.Write($"dump streamed: {bytes >> 20} MiB");
+        return bytes;
+    }
+
     /// <summary>The capture's own log, last; on a full disk it may not fit, which must not hide the dump's outcome.</summary>
     private static void SaveCaptureLog(DumpDirectory directory, CaptureLog log)
     {

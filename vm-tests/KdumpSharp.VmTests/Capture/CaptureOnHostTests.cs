@@ -114,6 +114,39 @@ public sealed class CaptureOnHostTests(TestKernel kernel)
         Assert.That(dmesg, Is.EqualTo(File.ReadAllBytes(_dumps.VmcoreDmesg)));
     }
 
+    /// <summary>--stdout streams the dump forward-only (as into ssh): the bytes are a valid dump with dmesg inside.</summary>
+    [Test]
+    public void Streaming_to_a_pipe_gives_a_valid_dump()
+    {
+        var pipe = new ForwardOnlyStream();
+        var error = new StringWriter();
+
+        int code = CaptureCli.Run(["--stdout", "-q", _dumps.ElfVmcore], new StringWriter(), error, () => pipe);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error.ToString());
+        string path = Path.Combine(Path.GetDirectoryName(_root)!, "streamed.kds");
+        File.WriteAllBytes(path, pipe.Written.ToArray());
+        using IDumpReader streamed = DumpFile.Open(path);
+        Assert.That((streamed.Properties.Format, streamed.Properties.IsIncomplete), Is.EqualTo((DumpFormat.Native, false)));
+        Assert.That(((ICaptureMetadata)streamed).Dmesg!.Value.ToArray(), Is.EqualTo(File.ReadAllBytes(_dumps.VmcoreDmesg)));
+    }
+
+    /// <summary>A pipe: writes only, no seeking, no length.</summary>
+    private sealed class ForwardOnlyStream : Stream
+    {
+        public MemoryStream Written { get; } = new();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Written.Write(buffer, offset, count);
+    }
+
     /// <summary>The native format is crash-safe: cut off by a full disk, what was written still opens,
     /// says it is incomplete and serves the pages that reached the disk.</summary>
     [Test]
