@@ -45,7 +45,14 @@ public sealed record DumpSummary
         KernelLog? log = info is null ? null : Try(() => dump.Log, "kernel log", problems);
         if (log is not null)
             problems.AddRange(log.Problems.Select(p => $"kernel log: {p}"));
-        LogRecord? last = log?.Records.LastOrDefault(r => r.Kind == LogRecordKind.Text);
+        IReadOnlyList<LogRecord>? records = log?.Records;
+        if (records is null && reader is ICaptureMetadata { Dmesg: ReadOnlyMemory<byte> saved })
+        {
+            // The log's pages are missing, but kds-capture saved the formatted log before any page.
+            records = SavedDmesg.Parse(saved.Span, dump.Limits.MaxLogRecords);
+            problems.Add("kernel log: read from the copy kds-capture saved, not from memory");
+        }
+        LogRecord? last = records?.LastOrDefault(r => r.Kind == LogRecordKind.Text);
 
         return new DumpSummary
         {
@@ -57,8 +64,8 @@ public sealed record DumpSummary
             MemoryBytes = reader.Memory.TotalBytes,
             CrashTime = info?.CrashTime is long t ? DateTimeOffset.FromUnixTimeSeconds(t) : null,
             Uptime = last is LogRecord l ? TimeSpan.FromTicks((long)(l.TimestampNanoseconds / 100)) : null,
-            Panic = log is null ? null : PanicReport.Find(log.Records),
-            LogRecordCount = log?.Records.Count ?? 0,
+            Panic = records is null ? null : PanicReport.Find(records),
+            LogRecordCount = records?.Count ?? 0,
             Problems = problems,
         };
     }
