@@ -40,8 +40,9 @@ public sealed record DumpSummary
         if (info is null)
             problems.Add("no VMCOREINFO note: the kernel cannot be read");
 
-        UtsName? uts = Try(() => UtsName.Read(dump.Virtual, dump.Vmcoreinfo), "utsname", problems)
-            ?? (reader as IHasUtsName)?.UtsName;
+        UtsName? uts = UtsName.Find(reader);
+        if (uts is null)
+            problems.Add("utsname: neither the container nor init_uts_ns in memory (SYMBOL(init_uts_ns), checked against OSRELEASE) has it");
         KernelLog? log = info is null ? null : Try(() => dump.Log, "kernel log", problems);
         if (log is not null)
             problems.AddRange(log.Problems.Select(p => $"kernel log: {p}"));

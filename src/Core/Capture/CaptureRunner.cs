@@ -122,7 +122,7 @@ public static class CaptureRunner
                 Hostname = Environment.MachineName,
                 Tool = $"kds-capture {typeof(CaptureRunner).Assembly.GetName().Version}",
                 CaptureKernelRelease = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : null,
-                CrashedKernel = NativeDumpWriter.CrashedUtsName(reader),
+                CrashedKernel = UtsName.Find(reader),
                 CaptureStarted = DateTimeOffset.UtcNow - log.Elapsed,
             },
         };
@@ -287,15 +287,7 @@ public static class CaptureRunner
     {
         if (options.HostName is string given)
             return given;
-        string? node = null;
-        try
-        {
-            node = UtsName.Read(dump.Virtual, dump.Vmcoreinfo).NodeName;
-        }
-        catch (Exception e) when (e is KernelDataException or MemoryFaultException)
-        {
-            node = (dump.Reader as IHasUtsName)?.UtsName.NodeName;
-        }
+        string? node = UtsName.Find(dump.Reader)?.NodeName;
         return string.IsNullOrEmpty(node) || node == "(none)" ? Environment.MachineName : node;
     }
 

@@ -1,5 +1,5 @@
+using KdumpSharp.Dumps;
 using System.Text;
-using KdumpSharp.Memory;
 
 namespace KdumpSharp.Kernel;
 
@@ -17,18 +17,20 @@ public sealed record UtsName(string SysName, string NodeName, string Release, st
     public static UtsName Empty { get; } = new("", "", "", "", "", "");
 
     /// <summary>
-    /// Reads init_uts_ns.name: SYMBOL(init_uts_ns) + OFFSET(uts_namespace.name), both in VMCOREINFO
-    /// since 2.6.x (kernel/vmcore_info.c). This is the initial namespace — what the host saw, not a
-    /// container's hostname.
+    /// The crashed kernel's utsname wherever the dump has it: the container's copy (a kdump-compressed
+    /// header) when filled in, else init_uts_ns in memory, read through the kernel image mapping so no
+    /// page table is needed and checked against OSRELEASE (<see cref="InitUtsName"/>). Null when neither.
     /// </summary>
-    public static UtsName Read(VirtualMemory memory, Vmcoreinfo vmcoreinfo)
+    /// <param name="physBase">phys_base when the caller knows it better than NUMBER(phys_base) (a kdump sub header).</param>
+    public static UtsName? Find(IDumpReader dump, ulong? physBase = null)
     {
-        ArgumentNullException.ThrowIfNull(memory);
-        ArgumentNullException.ThrowIfNull(vmcoreinfo);
-        ulong address = vmcoreinfo.RequireSymbol("init_uts_ns") + vmcoreinfo.RequireOffset("uts_namespace.name");
-        Span<byte> bytes = stackalloc byte[Size];
-        memory.Read(address, bytes);
-        return Parse(bytes);
+        ArgumentNullException.ThrowIfNull(dump);
+        if (dump is IHasUtsName { UtsName: var uts } && uts != Empty)
+            return uts;
+        if (dump.Vmcoreinfo is not Vmcoreinfo info)
+            return null;
+        ulong? phys = physBase ?? (info.Number("phys_base") is long p ? (ulong)p : null);
+        return phys is ulong b ? InitUtsName.TryRead(dump.Memory, info, b) : null;
     }
 
     /// <summary>Decodes a 390-byte new_utsname. Each field ends at its first NUL (or after 65 bytes);

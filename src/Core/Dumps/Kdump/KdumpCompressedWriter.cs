@@ -174,13 +174,11 @@ public static class KdumpCompressedWriter
     /// </summary>
     private static UtsName UtsNameOf(IDumpReader source, ulong? physBase)
     {
-        if (source is IHasUtsName { UtsName: var uts })
-            return uts;
+        if (UtsName.Find(source, physBase) is UtsName found)
+            return found;
         Vmcoreinfo? info = source.Vmcoreinfo;
         if (info is null)
             return UtsName.Empty;
-        if (physBase is ulong phys && InitUtsName.TryRead(source.Memory, info, phys) is UtsName fromMemory)
-            return fromMemory;
         bool x86_64 = info.Symbol("init_top_pgt") is not null || info.Symbol("init_level4_pgt") is not null;
         return UtsName.Empty with { SysName = "Linux", Release = info.OsRelease ?? "", Machine = x86_64 ? "x86_64" : "" };
     }

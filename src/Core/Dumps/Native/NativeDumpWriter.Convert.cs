@@ -27,7 +27,7 @@ public sealed partial class NativeDumpWriter
         CaptureIdentity identity = options.Identity != CaptureIdentity.Unknown ? options.Identity
             : metadata?.Identity ?? CaptureIdentity.Unknown;
         if (identity.CrashedKernel is null)
-            identity = identity with { CrashedKernel = CrashedUtsName(source) };
+            identity = identity with { CrashedKernel = UtsName.Find(source) };
         options = options with { Identity = identity, DumpLevel = options.DumpLevel ?? source.Properties.DumpLevel };
 
         PhysicalMemory memory = source.Memory;
@@ -107,13 +107,4 @@ public sealed partial class NativeDumpWriter
         }
     }
 
-    /// <summary>The container's utsname, else the kernel's own from init_uts_ns (as makedumpfile reads it).</summary>
-    internal static UtsName? CrashedUtsName(IDumpReader source)
-    {
-        if (source is IHasUtsName { UtsName: var uts } && uts != UtsName.Empty)
-            return uts;
-        if (source.Vmcoreinfo is not Vmcoreinfo info || info.Number("phys_base") is not long physBase)
-            return null;
-        return InitUtsName.TryRead(source.Memory, info, (ulong)physBase);
-    }
 }
