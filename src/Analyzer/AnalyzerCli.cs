@@ -16,6 +16,7 @@ public static class AnalyzerCli
             DmesgCommand.Create(output, error),
             RdCommand.Create(output),
             ConvertCommand.Create(output),
+            SymCommand.Create(output),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
