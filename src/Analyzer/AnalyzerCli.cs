@@ -17,6 +17,7 @@ public static class AnalyzerCli
             RdCommand.Create(output),
             ConvertCommand.Create(output),
             SymCommand.Create(output),
+            StructCommand.Create(output),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
