@@ -18,6 +18,8 @@ public static class AnalyzerCli
             ConvertCommand.Create(output),
             SymCommand.Create(output),
             StructCommand.Create(output),
+            PsCommand.Create(output, error),
+            BtCommand.Create(output),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
