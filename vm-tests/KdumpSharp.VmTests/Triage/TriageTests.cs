@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using KdumpSharp.Analyzer;
+using KdumpSharp.VmTests.Harness;
+
+namespace KdumpSharp.VmTests.Triage;
+
+/// <summary>
+/// Crash-grade triage from the dump alone (kallsyms, BTF and ORC read from the crashed kernel's
+/// memory) on real sysrq crashes of each Debian kernel, in every format kds-analyzer opens. The
+/// oracles are what the guest and its kernel said themselves: the guest's ps listing printed just
+/// before the panic, the call trace the kernel printed in its panic log, and the symbol table of
+/// Debian's debuginfo vmlinux (the packaged System.map is a one-line stub pointing at -dbg).
+/// </summary>
+[TestFixtureSource(typeof(TestKernel), nameof(TestKernel.All))]
+public sealed partial class TriageTests(TestKernel kernel)
+{
+    private TestDumpSet _dumps = null!;
+    private string _scratch = null!;
+    private string _native = null!;
+
+    [OneTimeSetUp]
+    public void MakeOrLoadDumps()
+    {
+        _dumps = TestDumps.Get(kernel);
+        _scratch = Directory.CreateTempSubdirectory("kds-triage-").FullName;
+        _native = Path.Combine(_scratch, "vmcore.kds");
+        // Our native format, made from makedumpfile's level-31 file so it also lacks the filtered pages.
+        (int code, _, string error) = Run("convert", _dumps.KdumpZlib.Path!, _native, "--to", "kds");
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+    }
+
+    [OneTimeTearDown]
+    public void RemoveScratch() => Directory.Delete(_scratch, recursive: true);
+
+    public static IEnumerable<string> Formats() => ["elf", "kds", .. Enum.GetNames<DumpVariant>()];
+
+    private string PathOf(string format) => format switch
+    {
+        "elf" => _dumps.ElfVmcore,
+        "kds" => _native,
+        _ => _dumps.Variant(Enum.Parse<DumpVariant>(format)).Path ?? throw new AssertionException($"makedumpfile produced no {format} file for {kernel}"),
+    };
+
+    [TestCaseSource(nameof(Formats))]
+    public void Ps_lists_exactly_the_tasks_the_guest_listed(string format)
+    {
+        (int code, byte[] output, string error) = Run("ps", PathOf(format));
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        List<PsRow> ours = ParseOurPs(Encoding.UTF8.GetString(output));
+        List<PsRow> guest = ParseGuestPs(File.ReadAllLines(_dumps.ProcessListFile));
+        Assert.That(guest, Has.Count.GreaterThan(40), "the guest's listing has the kernel threads too");
+        foreach (PsRow g in guest)
+        {
+            // The listing's own ps process exited before init wrote to sysrq-trigger.
+            if (g.Comm == "ps")
+            {
+                Assert.That(ours.Any(o => o.Pid == g.Pid), Is.False, "ps had exited before the panic");
+                continue;
+            }
+            PsRow? o = ours.FirstOrDefault(r => r.Pid == g.Pid);
+            Assert.That(o, Is.Not.Null, $"PID {g.Pid} ({g.Comm}) is missing from our ps");
+            Assert.That(o!.ParentPid, Is.EqualTo(g.ParentPid), $"PPID of {g.Pid}");
+            // /proc shows a busy kworker as "kworker/0:0-events" (kernel/workqueue.c wq_worker_comm), cut to 15 characters.
+            Assert.That(g.Comm == o.Comm || g.Comm.StartsWith(o.Comm + "-", StringComparison.Ordinal), Is.True, $"PID {g.Pid}: guest \"{g.Comm}\", ours \"{o.Comm}\"");
+        }
+        var extra = ours.Where(o => guest.All(g => g.Pid != o.Pid)).ToList();
+        Assert.That(extra.All(o => o.Pid == 0), Is.True, "only the idle tasks are not in /proc: " + string.Join(", ", extra.Select(e => $"{e.Pid} {e.Comm}")));
+        Assert.That(extra.Select(e => e.Comm), Is.EquivalentTo(Enumerable.Range(0, _dumps.Manifest.Guest.Cpus).Select(c => $"swapper/{c}")));
+        var running = ours.Where(o => o.Running).ToList();
+        Assert.That(running, Has.Count.EqualTo(_dumps.Manifest.Guest.Cpus), "one running task per CPU");
+        Assert.That(running.Single(r => r.Pid == 1).Comm, Is.EqualTo("init"), "init was writing to sysrq-trigger");
+    }
+
+    [TestCaseSource(nameof(Formats))]
+    public void Bt_of_the_panic_task_matches_the_kernels_own_call_trace(string format)
+    {
+        (int code, byte[] output, string error) = Run("bt", PathOf(format));
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        string text = Encoding.UTF8.GetString(output);
+        Assert.That(text, Does.StartWith("PID: 1 "), text);
+        Assert.That(text, Does.Contain("COMMAND: \"init\""));
+        Assert.That(text, Does.Not.Contain("backtrace stopped"), text);
+        List<string> ours = FrameRegex().Matches(text).Select(m => m.Groups[1].Value).ToList();
+        List<string> kernels = KernelCallTrace(File.ReadAllText(_dumps.VmcoreDmesg));
+        // The kernel printed its trace from dump_stack() inside panic(); ours starts where the CPU
+        // saved its registers, in __crash_kexec called by panic(). From panic's caller on they are the same frames at the same offsets.
+        int ourPanic = ours.FindIndex(f => f.StartsWith("panic+", StringComparison.Ordinal));
+        int kernelPanic = kernels.FindIndex(f => f.StartsWith("panic+", StringComparison.Ordinal));
+        Assert.That(ourPanic, Is.EqualTo(1), string.Join(" ", ours));
+        Assert.That(ours[0], Does.StartWith("__crash_kexec+"));
+        Assert.That(kernelPanic, Is.GreaterThanOrEqualTo(0), string.Join(" ", kernels));
+        Assert.That(ours.Skip(ourPanic + 1), Is.EqualTo(kernels.Skip(kernelPanic + 1)), $"ours: {string.Join(" ", ours)}\nkernel: {string.Join(" ", kernels)}");
+        Assert.That(ours[^1], Does.StartWith("entry_SYSCALL_64_after_hwframe+"));
+        Assert.That(text, Does.Contain("CS: 0000000000000033"), "the user-mode registers of the write() syscall end the trace");
+    }
+
+    [Test]
+    public void Bt_of_every_task_reaches_the_bottom_of_its_stack()
+    {
+        (int code, byte[] output, string error) = Run("ps", _dumps.ElfVmcore);
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        foreach (PsRow task in ParseOurPs(Encoding.UTF8.GetString(output)).Where(t => t.Pid != 0))
+        {
+            (int btCode, byte[] bt, string btError) = Run("bt", _dumps.ElfVmcore, task.Pid.ToString(CultureInfo.InvariantCulture));
+            string text = Encoding.UTF8.GetString(bt);
+            Assert.That(btCode, Is.EqualTo(ExitCodes.Success), btError);
+            Assert.That(text, Does.Not.Contain("backtrace stopped"), text);
+            List<string> frames = FrameRegex().Matches(text).Select(m => m.Groups[1].Value).ToList();
+            Assert.That(frames.Last(), Does.StartWith("ret_from_fork").Or.StartWith("entry_SYSCALL_64_after_hwframe"), text);
+            if (task.Pid != 1)
+                Assert.That(frames.Any(f => f.StartsWith("schedule+", StringComparison.Ordinal) || f.StartsWith("__schedule+", StringComparison.Ordinal)), Is.True, text);
+        }
+    }
+
+    [Test]
+    public void Sym_agrees_with_the_debuginfo_vmlinux_after_the_kaslr_offset()
+    {
+        string vmlinux = Path.Combine(TestKernel.CacheRoot, "debuginfo", kernel.Release, $"vmlinux-{kernel.Release}");
+        Assert.That(File.Exists(vmlinux), Is.True, $"{vmlinux} is missing (the debuginfo oracle)");
+        Dictionary<string, ulong> nm = Nm(vmlinux, ["panic", "init_task", "schedule", "jiffies", "sysrq_handle_crash", "_stext", "__start_BTF"]);
+        ulong kaslr = ulong.Parse(Vmcoreinfo().Get("KERNELOFFSET")!, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        Assert.That(kaslr, Is.Not.Zero, "Debian kernels boot randomized");
+        foreach ((string name, ulong linked) in nm)
+        {
+            (int code, byte[] output, string error) = Run("sym", _dumps.KdumpZlib.Path!, name);
+            Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+            Assert.That(Encoding.UTF8.GetString(output), Does.StartWith($"{linked + kaslr:x16} "), name);
+        }
+        (int c2, byte[] o2, _) = Run("sym", _dumps.ElfVmcore, $"{nm["panic"] + kaslr + 0x10:x}");
+        Assert.That(c2, Is.EqualTo(ExitCodes.Success));
+        Assert.That(Encoding.UTF8.GetString(o2), Does.Contain("panic+0x10/"));
+    }
+
+    private KdumpSharp.Kernel.Vmcoreinfo Vmcoreinfo()
+    {
+        using var dump = KdumpSharp.Dumps.DumpFile.Open(_dumps.ElfVmcore);
+        return dump.Vmcoreinfo!;
+    }
+
+    private static Dictionary<string, ulong> Nm(string vmlinux, string[] names)
+    {
+        var psi = new ProcessStartInfo("nm", [vmlinux]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using Process nm = Process.Start(psi) ?? throw new AssertionException("cannot start nm (binutils)");
+        var found = new Dictionary<string, ulong>();
+        while (nm.StandardOutput.ReadLine() is string line)
+        {
+            string[] f = line.Split(' ');
+            if (f.Length == 3 && names.Contains(f[2]) && !found.ContainsKey(f[2]))
+                found[f[2]] = ulong.Parse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        }
+        nm.WaitForExit();
+        Assert.That(nm.ExitCode, Is.Zero, "nm failed");
+        Assert.That(found.Keys, Is.EquivalentTo(names), "nm lists every probe symbol");
+        return found;
+    }
+
+    /// <summary>The frames of the first call trace after "Kernel panic", without the "?" guesses, as "name+0xoff".</summary>
+    internal static List<string> KernelCallTrace(string dmesg)
+    {
+        var frames = new List<string>();
+        bool inPanic = false, inTrace = false;
+        foreach (string line in dmesg.Split('\n'))
+        {
+            if (line.Contains("Kernel panic - not syncing", StringComparison.Ordinal))
+                inPanic = true;
+            else if (inPanic && line.Contains("Call Trace:", StringComparison.Ordinal))
+                inTrace = true;
+            else if (inTrace)
+            {
+                if (line.Contains("</TASK>", StringComparison.Ordinal) || line.Contains(" RIP: ", StringComparison.Ordinal))
+                    break;
+                Match m = KernelFrameRegex().Match(line);
+                if (m.Success)
+                    frames.Add(m.Groups[1].Value);
+            }
+        }
+        return frames;
+    }
+
+    private sealed record PsRow(int Pid, int ParentPid, string Comm, bool Running);
+
+    private static List<PsRow> ParseOurPs(string text) =>
+        text.Split('\n').Skip(1).Where(l => l.Length > 0).Select(l =>
+        {
+            string[] f = l[1..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return new PsRow(int.Parse(f[0], CultureInfo.InvariantCulture), int.Parse(f[1], CultureInfo.InvariantCulture), f[5].Trim('[', ']'), l[0] == '>');
+        }).ToList();
+
+    private static List<PsRow> ParseGuestPs(string[] lines) =>
+        lines.Skip(1).Where(l => l.Trim().Length > 0).Select(l =>
+        {
+            string[] f = l.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return new PsRow(int.Parse(f[0], CultureInfo.InvariantCulture), int.Parse(f[1], CultureInfo.InvariantCulture), f[3], false);
+        }).ToList();
+
+    internal static (int Code, byte[] Output, string Error) Run(params string[] args)
+    {
+        using var output = new MemoryStream();
+        var error = new StringWriter();
+        int code = AnalyzerCli.Run(args, output, error);
+        return (code, output.ToArray(), error.ToString());
+    }
+
+    [GeneratedRegex(@"^ #\d+\s+\[[0-9a-f]+\] (\S+) at ", RegexOptions.Multiline)]
+    private static partial Regex FrameRegex();
+
+    [GeneratedRegex(@"^\[[ 0-9.]+\]  ([A-Za-z_][\w.]*\+0x[0-9a-f]+)/0x[0-9a-f]+")]
+    private static partial Regex KernelFrameRegex();
+}
