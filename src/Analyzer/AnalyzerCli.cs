@@ -20,6 +20,7 @@ public static class AnalyzerCli
             StructCommand.Create(output),
             PsCommand.Create(output, error),
             BtCommand.Create(output),
+            TriageCommand.Create(output),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
