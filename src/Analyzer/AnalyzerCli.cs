@@ -21,6 +21,7 @@ public static class AnalyzerCli
             PsCommand.Create(output, error),
             BtCommand.Create(output),
             TriageCommand.Create(output),
+            ModCommand.Create(output, error),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)

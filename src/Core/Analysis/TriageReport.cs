@@ -40,6 +40,9 @@ public sealed record TriageReport
     {
         DumpSummary summary = DumpSummary.Build(kernel.Dump);
         var problems = new List<string>(summary.Problems);
+        // Name the tables first, so a missing page there is reported as what it is, not as every consumer's failure.
+        if (Try(() => kernel.Symbols, "kallsyms", problems) is not null)
+            Try(() => kernel.Types, "BTF", problems);
         TaskList? tasks = Try(() => TaskList.Read(kernel), "tasks", problems);
         if (tasks is not null)
             problems.AddRange(tasks.Problems.Select(p => $"tasks: {p}"));

@@ -135,6 +135,79 @@ public sealed partial class TriageTests(TestKernel kernel)
         Assert.That(Encoding.UTF8.GetString(o2), Does.Contain("panic+0x10/"));
     }
 
+    [TestCaseSource(nameof(Formats))]
+    public void Triage_names_the_panic_the_task_its_backtrace_and_the_memory(string format)
+    {
+        (int code, byte[] output, string error) = Run("triage", "--json", PathOf(format));
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement root = doc.RootElement;
+        Assert.That(root.GetProperty("panic").GetString(), Is.EqualTo("Kernel panic - not syncing: sysrq triggered crash"));
+        Assert.That(root.GetProperty("reason").GetString(), Is.EqualTo("Sysrq"));
+        Assert.That(root.GetProperty("cpu").GetInt32(), Is.EqualTo(BannerCpu()), "panic_cpu agrees with the oops banner");
+        Assert.That(root.GetProperty("pid").GetInt32(), Is.EqualTo(1));
+        Assert.That(root.GetProperty("comm").GetString(), Is.EqualTo("init"));
+        Assert.That(root.GetProperty("taint").GetString(), Is.EqualTo("Not tainted"), "the banner says \"Not tainted\"");
+        List<string> functions = root.GetProperty("backtrace").EnumerateArray().Select(f => f.GetProperty("function").GetString()!).ToList();
+        Assert.That(functions.Skip(1).Take(2), Is.EqualTo(new[] { "panic", "sysrq_handle_crash" }));
+        JsonElement memory = root.GetProperty("memory_bytes");
+        ulong total = memory.GetProperty("total").GetUInt64();
+        ulong guestRam = (ulong)_dumps.Manifest.Guest.MemoryMiB << 20;
+        Assert.That(total, Is.InRange(guestRam / 3, guestRam), "totalram is RAM minus the crashkernel reservation and the kernel image");
+        Assert.That(memory.GetProperty("free").GetUInt64(), Is.InRange(1UL, total));
+        Assert.That(memory.GetProperty("slab").GetUInt64(), Is.InRange(1UL, total));
+        Assert.That(root.GetProperty("tasks").GetInt32(), Is.GreaterThan(40));
+        List<string> tail = root.GetProperty("log_tail").EnumerateArray().Select(l => l.GetString()!).ToList();
+        Assert.That(tail, Has.Count.EqualTo(KdumpSharp.Analysis.TriageReport.LogTailLines));
+        Assert.That(File.ReadAllText(_dumps.VmcoreDmesg), Does.EndWith(string.Join("\n", tail) + "\n"), "the tail is the end of vmcore-dmesg's log");
+        foreach (JsonElement problem in root.GetProperty("problems").EnumerateArray())
+            Assert.That(problem.GetString(), Does.Contain("excluded by the dump level"), "only filtered pages may be missing");
+        if (format == "elf")
+            Assert.That(root.GetProperty("problems").GetArrayLength(), Is.Zero, "a full ELF vmcore lacks nothing");
+    }
+
+    [Test]
+    public void Triage_of_a_cut_short_native_dump_lists_what_is_missing_instead_of_failing()
+    {
+        string cut = Path.Combine(_scratch, "cut.kds");
+        byte[] whole = File.ReadAllBytes(_native);
+        File.WriteAllBytes(cut, whole[..(whole.Length / 2)]);
+        (int code, byte[] output, string error) = Run("triage", "--json", cut);
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        Assert.That(doc.RootElement.GetProperty("incomplete").GetBoolean(), Is.True);
+        List<string> problems = doc.RootElement.GetProperty("problems").EnumerateArray().Select(p => p.GetString()!).ToList();
+        Assert.That(problems, Is.Not.Empty);
+        Assert.That(problems.Any(p => p.Contains("the dump is incomplete", StringComparison.Ordinal)), Is.True, string.Join("\n", problems));
+    }
+
+    [TestCaseSource(nameof(Formats))]
+    public void Mod_lists_the_modules_the_guest_loaded_with_their_symbols(string format)
+    {
+        (int code, byte[] output, string error) = Run("mod", "--symbols", PathOf(format));
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        string text = Encoding.UTF8.GetString(output);
+        var rows = ModuleRowRegex().Matches(text).Select(m => (Name: m.Groups[1].Value, Base: ulong.Parse(m.Groups[2].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+            Size: ulong.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture))).ToList();
+        // The guest's init loaded these with insmod; the kernel names a module after its file, '-' as '_'.
+        var loaded = _dumps.Manifest.LoadedModules.Select(p => Path.GetFileName(p).Split('.')[0].Replace('-', '_')).ToList();
+        Assert.That(rows.Select(r => r.Name), Is.EquivalentTo(loaded));
+        var blk = rows.Single(r => r.Name == "virtio_blk");
+        Match probe = Regex.Match(text, @"^    ([0-9a-f]{16}) \(t\) virtblk_probe$", RegexOptions.Multiline);
+        Assert.That(probe.Success, Is.True, "virtio_blk's own symbols are listed");
+        Assert.That(ulong.Parse(probe.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture), Is.InRange(blk.Base, blk.Base + blk.Size - 1));
+    }
+
+    [GeneratedRegex(@"^[0-9a-f]{16}  (\w+)\s+([0-9a-f]{16})\s+(\d+)\s+\d+$", RegexOptions.Multiline)]
+    private static partial Regex ModuleRowRegex();
+
+    private int BannerCpu()
+    {
+        Match m = Regex.Match(File.ReadAllText(_dumps.VmcoreDmesg), @"\] CPU: (\d+) (UID: \d+ )?PID: 1 Comm: init");
+        Assert.That(m.Success, Is.True, "the oops banner is in the log");
+        return int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
     private KdumpSharp.Kernel.Vmcoreinfo Vmcoreinfo()
     {
         using var dump = KdumpSharp.Dumps.DumpFile.Open(_dumps.ElfVmcore);
