@@ -30,7 +30,7 @@ internal sealed record AnalyzerBenchOptions
 }
 
 /// <summary>
-/// Times kds-analyzer info and dmesg against the peers that answer the same question on the same
+/// Times kds-analyzer info, dmesg and triage against the peers that answer the same question on the same
 /// file: vmcore-dmesg (ELF only), makedumpfile --dump-dmesg, and crash with a debuginfo vmlinux.
 /// Every tool is a separate process with stdout on /dev/null, measured by <see cref="MeasuredProcess"/>.
 /// </summary>
@@ -122,11 +122,21 @@ internal sealed class AnalyzerBench(AnalyzerBenchOptions options, Action<string>
             (string? vmlinux, string? problem) = DebugVmlinuxFor(dump);
             yield return CrashCase(dump, Question.Info, "crash: sys", vmlinux, problem, [], "sys");
         }
+
+        // What panicked, which task, where: kds-analyzer from the dump's own kallsyms, BTF and ORC;
+        // crash needs the debuginfo vmlinux for the same answers.
+        yield return new BenchCase(dump, Question.Triage, "kds-analyzer triage", true, new CommandLine(analyzer, ["triage", dump.Path]), Plan)
+            { CachedInputs = cached };
+        if (crash)
+        {
+            (string? vmlinux, string? problem) = DebugVmlinuxFor(dump);
+            yield return CrashCase(dump, Question.Triage, "crash: sys; ps; bt", vmlinux, problem, [], "sys\nps\nbt", "triage");
+        }
     }
 
-    private BenchCase CrashCase(BenchDump dump, Question question, string tool, string? vmlinux, string? problem, string[] flags, string command)
+    private BenchCase CrashCase(BenchDump dump, Question question, string tool, string? vmlinux, string? problem, string[] flags, string command, string? scriptName = null)
     {
-        string commands = Path.Combine(_scratch, $"{command}.crash");
+        string commands = Path.Combine(_scratch, $"{scriptName ?? command}.crash");
         File.WriteAllText(commands, $"{command}\nexit\n");
         return new BenchCase(dump, question, tool, false,
             vmlinux is null ? null : new CommandLine(Crash, [.. flags, "-s", vmlinux, dump.Path, "-i", commands]), CrashPlan)

@@ -77,6 +77,7 @@ internal sealed record AnalyzerReport(
         {
             Question.StartUp => "start-up",
             Question.Dmesg => "dmesg",
+            Question.Triage => "triage",
             _ => "info",
         };
         string tool = r.Case.IsOurs ? $"**{r.Case.Tool}**" : r.Case.Tool;

@@ -3,12 +3,13 @@ using KdumpSharp.Bench.Measurement;
 
 namespace KdumpSharp.Bench.Analyzer;
 
-/// <summary>What a row answers: the kernel log, the dump summary, or how long the runtime takes to start.</summary>
+/// <summary>What a row answers: the kernel log, the dump summary, the first-look triage (panic, tasks, backtrace), or how long the runtime takes to start.</summary>
 internal enum Question
 {
     StartUp,
     Dmesg,
     Info,
+    Triage,
 }
 
 /// <summary>
