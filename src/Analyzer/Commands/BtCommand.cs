@@ -59,14 +59,15 @@ internal static class BtCommand
         for (int i = 0; i < bt.Frames.Count; i++)
         {
             StackFrame f = bt.Frames[i];
-            w.WriteLine($" #{i,-2} [{f.Sp:x16}] {f.Symbol?.ToString() ?? "?"} at {f.Ip:x16}");
+            string module = stacks.ModuleOf(f.Ip) is string name ? $" [{name}]" : "";
+            w.WriteLine($" #{i,-2} [{f.Sp:x16}] {f.Symbol?.ToString() ?? "?"}{module} at {f.Ip:x16}");
             if (f.Registers is X86Registers r && (regs || r.IsUserMode))
                 WriteRegisters(w, r, f.FullRegisters);
         }
         if (bt.StopReason is string why)
             w.WriteLine($"    (backtrace stopped: {why})");
         if (raw && bt.Frames.Count > 0)
-            WriteRawStack(w, context, bt.Frames[0].Sp, bt.Frames[^1].Sp);
+            WriteRawStack(w, context, stacks, bt.Frames[0].Sp, bt.Frames[^1].Sp);
     }
 
     private static void WriteRegisters(TextWriter w, X86Registers r, bool full)
@@ -86,7 +87,7 @@ internal static class BtCommand
     }
 
     /// <summary>Stack words between two stack pointers (capped at 8 KiB), each annotated with the symbol it points into.</summary>
-    private static void WriteRawStack(TextWriter w, KernelContext context, ulong from, ulong to)
+    private static void WriteRawStack(TextWriter w, KernelContext context, KernelStacks stacks, ulong from, ulong to)
     {
         ulong end = Math.Min(Math.Max(to + 64, from + 1024), from + 8192);
         w.WriteLine("    raw stack:");
@@ -96,7 +97,7 @@ internal static class BtCommand
             try
             {
                 ulong word = context.Dump.Virtual.ReadUInt64(at);
-                string? symbol = context.Symbols.Lookup(word)?.ToString();
+                string? symbol = stacks.Symbol(word)?.ToString();
                 value = $"{word:x16}{(symbol is null || word < 0xffff_0000_0000_0000 ? "" : "  " + symbol)}";
             }
             catch (MemoryFaultException e)

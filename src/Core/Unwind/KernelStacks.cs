@@ -3,6 +3,8 @@ using KdumpSharp.Analysis;
 using KdumpSharp.Btf;
 using KdumpSharp.Kernel;
 using KdumpSharp.Memory;
+using KdumpSharp.Modules;
+using KdumpSharp.Symbols;
 using KdumpSharp.Tasks;
 
 namespace KdumpSharp.Unwind;
@@ -14,6 +16,8 @@ namespace KdumpSharp.Unwind;
 /// arch/x86/kernel/crash.c); a sleeping task from its switch frame: thread.sp points at
 /// <c>struct inactive_task_frame</c> whose ret_addr is where it resumes, and the stack pointer after
 /// it is thread.sp + sizeof(frame) (arch/x86/include/asm/switch_to.h, unwind_orc.c __unwind_start).
+/// Addresses inside a module use the module's own symbols and ORC tables
+/// (<c>mod->arch.orc_unwind_ip/orc_unwind/num_orcs</c>, arch/x86/include/asm/module.h).
 /// </summary>
 public sealed class KernelStacks
 {
@@ -29,7 +33,80 @@ public sealed class KernelStacks
 
     public OrcTable Orc => _orc ??= ReadOrc();
 
-    private OrcUnwinder Unwinder => _unwinder ??= new OrcUnwinder(Orc, _kernel.Symbols, _kernel.Dump.Virtual);
+    private OrcUnwinder Unwinder => _unwinder ??= new OrcUnwinder(FindOrc, Symbolize, _kernel.Dump.Virtual);
+
+    private List<ModuleCode>? _modules;
+
+    /// <summary>Problems met reading module symbols or ORC tables (their frames then show as "?").</summary>
+    public List<string> ModuleProblems { get; } = [];
+
+    /// <summary>A module's code range with its symbols and ORC table, either possibly missing.</summary>
+    private sealed record ModuleCode(string Name, ulong Base, ulong Size, SymbolTable? Symbols, OrcTable? Orc);
+
+    private List<ModuleCode> Modules => _modules ??= ReadModules();
+
+    /// <summary>The module whose core memory holds <paramref name="ip"/>, by name.</summary>
+    public string? ModuleOf(ulong ip) => Modules.FirstOrDefault(m => ip - m.Base < m.Size)?.Name;
+
+    private OrcEntry? FindOrc(ulong ip) =>
+        Modules.FirstOrDefault(m => ip - m.Base < m.Size) is ModuleCode m ? m.Orc?.Find(ip) : Orc.Find(ip);
+
+    private SymbolOffset? Symbolize(ulong ip) =>
+        Modules.FirstOrDefault(m => ip - m.Base < m.Size) is ModuleCode m ? m.Symbols?.Lookup(ip) : _kernel.Symbols.Lookup(ip);
+
+    public SymbolOffset? Symbol(ulong ip) => Symbolize(ip);
+
+    private List<ModuleCode> ReadModules()
+    {
+        var result = new List<ModuleCode>();
+        IReadOnlyList<LoadedModule> modules;
+        try
+        {
+            (modules, IReadOnlyList<string> problems) = ModuleList.Read(_kernel, withSymbols: true);
+            ModuleProblems.AddRange(problems);
+        }
+        catch (Exception e) when (e is KernelDataException or MemoryFaultException)
+        {
+            ModuleProblems.Add($"modules: {e.Message}");
+            return result;
+        }
+        foreach (LoadedModule m in modules)
+        {
+            SymbolTable? symbols = m.Symbols is { Count: > 0 } list ? new SymbolTable(list, $"kallsyms of module {m.Name}") : null;
+            if (m.SymbolProblem is string why)
+                ModuleProblems.Add($"symbols of module {m.Name}: {why}");
+            OrcTable? orc = null;
+            try
+            {
+                orc = ReadModuleOrc(m);
+            }
+            catch (Exception e) when (e is KernelDataException or MemoryFaultException)
+            {
+                ModuleProblems.Add($"ORC of module {m.Name}: {e.Message}");
+            }
+            result.Add(new ModuleCode(m.Name, m.Base, m.Size, symbols, orc));
+        }
+        return result;
+    }
+
+    private OrcTable? ReadModuleOrc(LoadedModule m)
+    {
+        if (!_kernel.HasMember("module", "arch"))
+            return null;
+        VirtualMemory memory = _kernel.Dump.Virtual;
+        uint count = memory.ReadUInt32(m.Address + _kernel.Offset("module", "arch.num_orcs"));
+        if (count == 0)
+            return null;
+        if (count > OrcTable.MaxEntries)
+            throw new KernelDataException($"num_orcs is {count}");
+        ulong ipTable = memory.ReadUInt64(m.Address + _kernel.Offset("module", "arch.orc_unwind_ip"));
+        ulong entries = memory.ReadUInt64(m.Address + _kernel.Offset("module", "arch.orc_unwind"));
+        byte[] ips = new byte[count * 4];
+        byte[] orc = new byte[count * OrcEntry.Size];
+        memory.Read(ipTable, ips);
+        memory.Read(entries, orc);
+        return OrcTable.Parse(ips, ipTable, orc, Orc.Format);
+    }
 
     private OrcTable ReadOrc()
     {

@@ -14,8 +14,14 @@ namespace KdumpSharp.Unwind;
 /// rbp when the entry says so. Stops at END_OF_STACK, at a user-mode register frame, at an
 /// address without ORC data, at unreadable stack or when the stack stops growing upward.
 /// </summary>
-public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemory memory)
+public sealed class OrcUnwinder(Func<ulong, OrcEntry?> findOrc, Func<ulong, SymbolOffset?> symbolize, VirtualMemory memory)
 {
+    /// <summary>An unwinder over one table and one symbol table (the kernel image alone).</summary>
+    public OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemory memory)
+        : this(table.Find, symbols.Lookup, memory)
+    {
+    }
+
     /// <summary>Deeper than any real kernel stack walk (16 KiB stack, IRQ and exception stacks).</summary>
     public const int MaxFrames = 512;
 
@@ -33,7 +39,7 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
     /// </summary>
     private X86Registers? FindCallerByScan(X86Registers regs)
     {
-        if (symbols.Lookup(regs.Rip) is not SymbolOffset current)
+        if (symbolize(regs.Rip) is not SymbolOffset current)
             return null;
         // Up to the end of the readable stack: the stack's top is followed by an unmapped guard page.
         byte[] words = new byte[ScanWords * 8];
@@ -56,7 +62,7 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
         for (int i = 0; i < readable / 8; i++)
         {
             ulong candidate = BinaryPrimitives.ReadUInt64LittleEndian(words.AsSpan(i * 8));
-            if (candidate < 0xffff_ffff_8000_0000 || symbols.Lookup(candidate) is not SymbolOffset where || !where.Symbol.IsText)
+            if (candidate < 0xffff_ffff_8000_0000 || symbolize(candidate) is not SymbolOffset where || !where.Symbol.IsText)
                 continue;
             try
             {
@@ -79,7 +85,7 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
         bool full = true;
         bool signal = true;
         StackFrame Frame(X86Registers r, bool isRegs, bool isFull) =>
-            new(r.Rip, r.Rsp, symbols.Lookup(r.Rip), isRegs ? r : null, isFull);
+            new(r.Rip, r.Rsp, symbolize(r.Rip), isRegs ? r : null, isFull);
 
         frames.Add(Frame(regs, false, false));
         while (true)
@@ -87,8 +93,8 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
             if (frames.Count >= MaxFrames)
                 return new Backtrace(frames, $"stopped after {MaxFrames} frames");
             ulong ip = regs.Rip, sp = regs.Rsp;
-            OrcEntry? found = table.Find(signal ? ip : ip - 1);
-            if (found is not OrcEntry orc || symbols.Lookup(ip) is null)
+            OrcEntry? found = findOrc(signal ? ip : ip - 1);
+            if (found is not OrcEntry orc || symbolize(ip) is null)
                 return new Backtrace(frames, $"no ORC data for 0x{ip:x} (a module or user address?)");
             if (orc.Type == OrcType.EndOfStack)
                 return new Backtrace(frames, null);
@@ -104,7 +110,7 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
                     frames.Add(Frame(regs, false, false));
                     continue;
                 }
-                return new Backtrace(frames, $"ORC has no unwind information for {symbols.Lookup(ip)}");
+                return new Backtrace(frames, $"ORC has no unwind information for {symbolize(ip)}");
             }
             try
             {
@@ -121,7 +127,7 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
                     case OrcRegister.Di when full: cfa = regs.Rdi; break;
                     case OrcRegister.Dx when full: cfa = regs.Rdx; break;
                     default:
-                        return new Backtrace(frames, $"ORC base register {orc.SpRegister} at {symbols.Lookup(ip)} needs registers this frame lacks");
+                        return new Backtrace(frames, $"ORC base register {orc.SpRegister} at {symbolize(ip)} needs registers this frame lacks");
                 }
                 X86Registers next;
                 bool nextFull;
@@ -160,7 +166,7 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
                         next.Rbp = memory.ReadUInt64(regs.Rbp + (ulong)(long)orc.BpOffset);
                         break;
                     default:
-                        return new Backtrace(frames, $"unknown ORC frame-pointer register {orc.BpRegister} at {symbols.Lookup(ip)}");
+                        return new Backtrace(frames, $"unknown ORC frame-pointer register {orc.BpRegister} at {symbolize(ip)}");
                 }
                 if (isRegs)
                 {
@@ -170,7 +176,7 @@ public sealed class OrcUnwinder(OrcTable table, SymbolTable symbols, VirtualMemo
                         return new Backtrace(frames, null);
                 }
                 if (next.Rsp <= sp && !isRegs)
-                    return new Backtrace(frames, $"stack going the wrong way at {symbols.Lookup(ip)} (sp 0x{sp:x} → 0x{next.Rsp:x})");
+                    return new Backtrace(frames, $"stack going the wrong way at {symbolize(ip)} (sp 0x{sp:x} → 0x{next.Rsp:x})");
                 regs = next;
                 full = nextFull;
                 signal = isRegs;

@@ -198,6 +198,21 @@ public sealed partial class TriageTests(TestKernel kernel)
         Assert.That(ulong.Parse(probe.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture), Is.InRange(blk.Base, blk.Base + blk.Size - 1));
     }
 
+    [Test]
+    public void Module_code_resolves_to_the_modules_symbols_and_its_orc_table_reads()
+    {
+        using var dump = KdumpSharp.Analysis.KernelDump.Open(_dumps.ElfVmcore);
+        var context = new KdumpSharp.Analysis.KernelContext(dump);
+        var stacks = new KdumpSharp.Unwind.KernelStacks(context);
+        var (modules, problems) = KdumpSharp.Modules.ModuleList.Read(context, withSymbols: true);
+        Assert.That(problems, Is.Empty);
+        KdumpSharp.Symbols.KernelSymbol probe = modules.Single(m => m.Name == "virtio_blk").Symbols!.Single(s => s.Name == "virtblk_probe");
+        Assert.That(stacks.ModuleOf(probe.Address + 4), Is.EqualTo("virtio_blk"));
+        Assert.That(stacks.Symbol(probe.Address + 4)?.ToString(), Is.EqualTo("virtblk_probe+0x4"));
+        Assert.That(stacks.ModuleProblems, Is.Empty, "every module's ORC table parsed (sorted, sizes agree)");
+        Assert.That(stacks.ModuleOf(context.Symbols.RequireAddress("panic")), Is.Null);
+    }
+
     [GeneratedRegex(@"^[0-9a-f]{16}  (\w+)\s+([0-9a-f]{16})\s+(\d+)\s+\d+$", RegexOptions.Multiline)]
     private static partial Regex ModuleRowRegex();
 
