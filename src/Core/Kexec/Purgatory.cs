@@ -90,6 +90,10 @@ public sealed class Purgatory
 
     public KexecSegment Segment => new(Bytes, new PhysicalAddress(Address), MemorySize);
 
+    /// <summary>The segment's memsz for <paramref name="segments"/> verified segments, known before the code is generated.</summary>
+    public static ulong MemorySizeFor(int segments) =>
+        BzImage.AlignUp((ulong)CodeOffset(segments) + MaxCodeSize, PageFrameNumber.PageSize) + StackSize;
+
     /// <summary>Bytes of the data block before the code, for a segment count.</summary>
     public static int CodeOffset(int segments) => (int)BzImage.AlignUp((ulong)(TableOffset + segments * TableEntrySize), 16);
 
@@ -135,7 +139,7 @@ public sealed class Purgatory
         }
 
         ulong codeAddress = address + (ulong)codeOffset;
-        ulong memorySize = BzImage.AlignUp((ulong)codeOffset + MaxCodeSize, PageFrameNumber.PageSize) + StackSize;
+        ulong memorySize = MemorySizeFor(segments.Count);
         byte[] bytes = Assemble(address, data, address + memorySize);
         if (bytes.Length > codeOffset + MaxCodeSize)
             throw new InvalidOperationException($"purgatory code is 0x{bytes.Length - codeOffset:x} bytes, more than the 0x{MaxCodeSize:x} reserved for it");
