@@ -31,7 +31,8 @@ public static class DirectMap
         for (int i = 0; i < ehdr.ProgramHeaderCount; i++)
         {
             ulong at = ehdr.ProgramHeaderOffset + (ulong)i * Elf64ProgramHeader.Size;
-            if (at + Elf64ProgramHeader.Size > (ulong)headers.Length)
+            // Compared without overflow: a damaged e_phoff near 2^64 must not wrap into range.
+            if (ehdr.ProgramHeaderOffset > (ulong)headers.Length || at > (ulong)headers.Length - Elf64ProgramHeader.Size)
                 throw new KexecException($"{source}: program header {i} lies past the {headers.Length} bytes read");
             var ph = new Elf64ProgramHeader(headers.Slice((int)at, Elf64ProgramHeader.Size));
             // Kernel-half addresses only: a user-space PT_LOAD cannot be the direct map.
