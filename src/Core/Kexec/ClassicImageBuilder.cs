@@ -36,6 +36,18 @@ public static class ClassicImageBuilder
     /// </summary>
     public static ulong CrashControlReserve(ulong totalRam) => (1UL << 20) + (totalRam >> 30) * 2 * Page;
 
+    /// <summary>A normal kexec with the memory map and zero page of the running system.</summary>
+    public static ClassicImage BuildNormal(RunningSystem system, BzImage kernel, ReadOnlyMemory<byte> initrd, string commandLine, int? wrongChecksumFor = null) =>
+        BuildNormal(kernel, initrd, commandLine, system.ReadNormalMemoryMap(), system.ReadBootParams(), wrongChecksumFor);
+
+    /// <summary>A crash kernel described from the running system (needs root: iomem, kallsyms and kcore show addresses only to it).</summary>
+    public static ClassicImage BuildCrash(RunningSystem system, BzImage kernel, ReadOnlyMemory<byte> initrd, string commandLine, int? wrongChecksumFor = null)
+    {
+        Iomem iomem = system.ReadIomem();
+        var crash = new CrashLoadContext(iomem, CrashDumpDescription.Read(system, iomem));
+        return BuildCrash(kernel, initrd, commandLine, crash, system.ReadBootParams(), wrongChecksumFor);
+    }
+
     /// <summary>A normal kexec into <paramref name="map"/>'s RAM.</summary>
     public static ClassicImage BuildNormal(BzImage kernel, ReadOnlyMemory<byte> initrd, string commandLine, E820Map map,
         ReadOnlySpan<byte> runningBootParams, int? wrongChecksumFor = null)

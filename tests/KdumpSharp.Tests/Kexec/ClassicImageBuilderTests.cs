@@ -135,6 +135,21 @@ public class ClassicImageBuilderTests
     }
 
     [Test]
+    public void The_running_system_front_door_reads_every_input_itself()
+    {
+        using TempDirectory dir = SampleSystem.Create(cpus: 2);
+        var system = new RunningSystem(dir.Path);
+        ClassicImage crash = ClassicImageBuilder.BuildCrash(system, Kernel(), Initrd(1 << 20), "console=ttyS0");
+        ClassicImage normal = ClassicImageBuilder.BuildNormal(system, Kernel(), Initrd(1 << 20), "console=ttyS0");
+        byte[] header = crash.Segments[2].Segment.Buffer.ToArray();
+        Assert.That(BitConverter.ToUInt16(header, 56), Is.EqualTo(2 + 1 + 1 + 3), "e_phnum: 2 CPUs, VMCOREINFO, text, 3 RAM ranges");
+        Assert.That(BitConverter.ToUInt64(header, 64 + 4 * 56 + 16), Is.EqualTo(SampleSystem.DirectMapBase + 0x100000), "direct map from kcore");
+        foreach (ClassicImage image in new[] { crash, normal })
+            Assert.That(BitConverter.ToUInt64(image.Segments[^2].Segment.Buffer.ToArray(), 0x70), Is.EqualTo(0xf5a40), "acpi_rsdp_addr from boot_params/data");
+        Assert.That(normal.MemoryMap.Entries, Has.Count.EqualTo(SampleSystem.Memmap.Length));
+    }
+
+    [Test]
     public void A_crash_region_too_small_for_the_initrd_is_a_typed_error_with_a_hint()
     {
         using TempDirectory dir = SampleSystem.Create();

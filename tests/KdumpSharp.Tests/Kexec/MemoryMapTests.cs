@@ -132,16 +132,7 @@ public class MemoryMapTests
     [Test]
     public void Direct_map_base_is_the_lowest_kcore_load_rounded_to_a_gigabyte()
     {
-        // /proc/kcore as fs/proc/kcore.c lays it out: a note, then text, vmalloc, RAM and vmemmap PT_LOADs.
-        (ulong Vaddr, uint Type)[] loads =
-        [
-            (0, 4), (SampleSystem.TextVirtual, 1), (0xffffb1cb40000000, 1),
-            (SampleSystem.DirectMapBase + 0x1000, 1), (SampleSystem.DirectMapBase + 0x100000, 1), (0xffffd7e340000000, 1),
-        ];
-        byte[] kcore = new byte[64 + loads.Length * 56];
-        KdumpSharp.Elf.Elf64Header.WriteCore(kcore, (ushort)loads.Length, 0);
-        for (int i = 0; i < loads.Length; i++)
-            new KdumpSharp.Elf.Elf64ProgramHeader(loads[i].Type, 0x1000, loads[i].Vaddr, 0, 0x1000, 0x1000).Write(kcore.AsSpan(64 + i * 56));
+        byte[] kcore = SampleSystem.Kcore();
         Assert.That(DirectMap.FromKcoreHeaders("kcore", kcore), Is.EqualTo(SampleSystem.DirectMapBase));
         Assert.Throws<KexecException>(() => DirectMap.FromKcoreHeaders("kcore", kcore.AsSpan(0, 64 + 56 * 3)));
         Assert.Throws<KexecException>(() => DirectMap.FromKcoreHeaders("kcore", new byte[100]));

@@ -72,8 +72,30 @@ internal static class SampleSystem
         }
         Directory.CreateDirectory(dir["sys/devices/system/cpu/cpufreq"]);
         Write(dir, "sys/kernel/vmcoreinfo", "0x000000001ff2e000 1024\n");
+        Directory.CreateDirectory(dir["sys/kernel/boot_params"]);
+        byte[] zeroPage = new byte[4096];
+        zeroPage[0x70] = 0x40; // acpi_rsdp_addr 0xf5a40
+        zeroPage[0x71] = 0x5a;
+        zeroPage[0x72] = 0x0f;
+        File.WriteAllBytes(dir["sys/kernel/boot_params/data"], zeroPage);
+        File.WriteAllBytes(dir["proc/kcore"], Kcore());
         Write(dir, "proc/kallsyms", $"{TextVirtual:x} T _text\n{TextVirtual + 0x1000:x} T _stext\n{EndVirtual:x} B _end\n");
         return dir;
+    }
+
+    /// <summary>The start of /proc/kcore as fs/proc/kcore.c lays it out: a note, then text, vmalloc, RAM and vmemmap PT_LOADs.</summary>
+    public static byte[] Kcore()
+    {
+        (ulong Vaddr, uint Type)[] loads =
+        [
+            (0, 4), (TextVirtual, 1), (0xffffb1cb40000000, 1),
+            (DirectMapBase + 0x1000, 1), (DirectMapBase + 0x100000, 1), (0xffffd7e340000000, 1),
+        ];
+        byte[] kcore = new byte[64 + loads.Length * 56];
+        KdumpSharp.Elf.Elf64Header.WriteCore(kcore, (ushort)loads.Length, 0);
+        for (int i = 0; i < loads.Length; i++)
+            new KdumpSharp.Elf.Elf64ProgramHeader(loads[i].Type, 0x1000, loads[i].Vaddr, 0, 0x1000, 0x1000).Write(kcore.AsSpan(64 + i * 56));
+        return kcore;
     }
 
     public static void Write(TempDirectory dir, string relative, string text)
