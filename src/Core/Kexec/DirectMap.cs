@@ -22,12 +22,22 @@ public static class DirectMap
     /// <summary>Finds the direct-map base from the first bytes of /proc/kcore (header and program headers).</summary>
     public static ulong FromKcoreHeaders(string source, ReadOnlySpan<byte> headers)
     {
+        // Kernel-half addresses only: a user-space PT_LOAD cannot be the direct map.
+        ulong lowest = KcoreLoads(source, headers).Where(l => l.VirtualAddress >= 0xffff800000000000).Select(l => l.VirtualAddress).DefaultIfEmpty(ulong.MaxValue).Min();
+        if (lowest == ulong.MaxValue)
+            throw new KexecException($"{source}: no kernel PT_LOAD, cannot find the direct map");
+        return lowest & ~(PudSize - 1);
+    }
+
+    /// <summary>The PT_LOADs of /proc/kcore's header: (p_vaddr, p_memsz).</summary>
+    public static IReadOnlyList<(ulong VirtualAddress, ulong Size)> KcoreLoads(string source, ReadOnlySpan<byte> headers)
+    {
         if (headers.Length < Elf64Header.Size || !headers[..4].SequenceEqual(Elf64Header.Magic))
             throw new KexecException($"{source}: not an ELF file", hint: "run as root (reading /proc/kcore needs CAP_SYS_RAWIO)");
         var ehdr = new Elf64Header(headers);
         if (ehdr.Class != Elf64Header.ClassElf64 || ehdr.ProgramHeaderEntrySize != Elf64ProgramHeader.Size || ehdr.ProgramHeaderCount > MaxProgramHeaders)
             throw new KexecException($"{source}: not an x86_64 ELF core header");
-        ulong lowest = ulong.MaxValue;
+        var loads = new List<(ulong, ulong)>();
         for (int i = 0; i < ehdr.ProgramHeaderCount; i++)
         {
             ulong at = ehdr.ProgramHeaderOffset + (ulong)i * Elf64ProgramHeader.Size;
@@ -35,12 +45,9 @@ public static class DirectMap
             if (ehdr.ProgramHeaderOffset > (ulong)headers.Length || at > (ulong)headers.Length - Elf64ProgramHeader.Size)
                 throw new KexecException($"{source}: program header {i} lies past the {headers.Length} bytes read");
             var ph = new Elf64ProgramHeader(headers.Slice((int)at, Elf64ProgramHeader.Size));
-            // Kernel-half addresses only: a user-space PT_LOAD cannot be the direct map.
-            if (ph.Type == Elf64ProgramHeader.TypeLoad && ph.VirtualAddress >= 0xffff800000000000)
-                lowest = Math.Min(lowest, ph.VirtualAddress);
+            if (ph.Type == Elf64ProgramHeader.TypeLoad)
+                loads.Add((ph.VirtualAddress, ph.MemorySize));
         }
-        if (lowest == ulong.MaxValue)
-            throw new KexecException($"{source}: no kernel PT_LOAD, cannot find the direct map");
-        return lowest & ~(PudSize - 1);
+        return loads;
     }
 }

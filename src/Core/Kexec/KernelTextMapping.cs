@@ -15,10 +15,13 @@ public readonly record struct KernelTextMapping(ulong VirtualStart, PhysicalAddr
     public const ulong StartKernelMap = 0xffffffff80000000;
 
     /// <summary>
-    /// Reads _text and _end from /proc/kallsyms text, and the physical start from iomem's
-    /// "Kernel code" (arch/x86/kernel/setup.c: code_resource.start = __pa_symbol(_text)).
+    /// Reads _text (and _end, when listed) from /proc/kallsyms text, and the physical start from
+    /// iomem's "Kernel code" (arch/x86/kernel/setup.c: code_resource.start = __pa_symbol(_text)).
+    /// kallsyms lists _end only with CONFIG_KALLSYMS_ALL; otherwise the end comes from
+    /// /proc/kcore's text PT_LOAD, which fs/proc/kcore.c registers as [_text, _end) — kexec-tools
+    /// reads it the same way.
     /// </summary>
-    public static KernelTextMapping From(string kallsymsSource, string kallsyms, Iomem iomem)
+    public static KernelTextMapping From(string kallsymsSource, string kallsyms, Iomem iomem, IReadOnlyList<(ulong VirtualAddress, ulong Size)> kcoreLoads)
     {
         ulong text = 0, end = 0;
         foreach (string line in kallsyms.Split('\n'))
@@ -31,8 +34,14 @@ public readonly record struct KernelTextMapping(ulong VirtualStart, PhysicalAddr
             if (text != 0 && end != 0)
                 break;
         }
-        if (text == 0 || end == 0)
-            throw new KexecException($"{kallsymsSource}: _text and _end are missing or read as 0 (kptr_restrict hides them from non-root)", hint: "run as root");
+        if (text == 0)
+            throw new KexecException($"{kallsymsSource}: _text is missing or reads as 0 (kptr_restrict hides addresses from non-root)", hint: "run as root");
+        if (end == 0)
+            foreach ((ulong vaddr, ulong size) in kcoreLoads)
+                if (text >= vaddr && text - vaddr < size)
+                    end = vaddr + size;
+        if (end == 0)
+            throw new KexecException($"{kallsymsSource}: no _end, and no /proc/kcore PT_LOAD holds _text 0x{text:x}");
         if (text < StartKernelMap || end <= text || end - text > 1UL << 30)
             throw new KexecException($"{kallsymsSource}: _text 0x{text:x} .. _end 0x{end:x} is not a kernel image in the __START_KERNEL_map window");
         IReadOnlyList<PhysicalRange> code = iomem.Find("Kernel code");

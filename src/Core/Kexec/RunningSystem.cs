@@ -55,13 +55,18 @@ public sealed class RunningSystem(string root = "/")
     public KernelTextMapping ReadKernelTextMapping(Iomem iomem)
     {
         string path = PathOf("/proc/kallsyms");
-        return KernelTextMapping.From(path, ReadText(path), iomem);
+        string kallsyms = ReadText(path);
+        return KernelTextMapping.From(path, kallsyms, iomem, DirectMap.KcoreLoads(KcorePath, ReadKcoreHeaders()));
     }
 
-    public ulong ReadDirectMapBase()
+    public ulong ReadDirectMapBase() => DirectMap.FromKcoreHeaders(KcorePath, ReadKcoreHeaders());
+
+    private string KcorePath => PathOf("/proc/kcore");
+
+    private byte[] ReadKcoreHeaders()
     {
-        string path = PathOf("/proc/kcore");
-        byte[] headers = Wrap(path, () =>
+        string path = KcorePath;
+        return Wrap(path, () =>
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
             byte[] buffer = new byte[KcoreHeaderBytes];
@@ -70,7 +75,6 @@ public sealed class RunningSystem(string root = "/")
                 total += n;
             return buffer[..total];
         });
-        return DirectMap.FromKcoreHeaders(path, headers);
     }
 
     /// <summary>Every "Crash kernel" range, lowest first (the high one is last).</summary>

@@ -125,8 +125,19 @@ public class MemoryMapTests
     public void Hidden_kallsyms_asks_for_root()
     {
         Iomem iomem = Iomem.Parse("iomem", SampleSystem.Iomem);
-        var e = Assert.Throws<KexecException>(() => KernelTextMapping.From("/proc/kallsyms", "0000000000000000 T _text\n0000000000000000 B _end\n", iomem));
+        var e = Assert.Throws<KexecException>(() => KernelTextMapping.From("/proc/kallsyms", "0000000000000000 T _text\n0000000000000000 B _end\n", iomem, []));
         Assert.That(e!.Hint, Is.EqualTo("run as root"));
+    }
+
+    [Test]
+    public void Without_end_in_kallsyms_the_kcore_text_segment_gives_the_size()
+    {
+        Iomem iomem = Iomem.Parse("iomem", SampleSystem.Iomem);
+        string kallsyms = $"{SampleSystem.TextVirtual:x} T _stext\n{SampleSystem.TextVirtual:x} T _text\n";
+        KernelTextMapping text = KernelTextMapping.From("kallsyms", kallsyms, iomem, DirectMap.KcoreLoads("kcore", SampleSystem.Kcore()));
+        Assert.That(text.VirtualStart, Is.EqualTo(SampleSystem.TextVirtual));
+        Assert.That(text.Size, Is.EqualTo(SampleSystem.TextSize));
+        Assert.Throws<KexecException>(() => KernelTextMapping.From("kallsyms", kallsyms, iomem, []));
     }
 
     [Test]

@@ -51,6 +51,8 @@ internal static class SampleSystem
 
     public const ulong TextVirtual = 0xffffffff9e000000;
     public const ulong EndVirtual = 0xffffffffa0000000 + 0x123;
+    /// <summary>The kcore text PT_LOAD's size: [_text, _end) as fs/proc/kcore.c registers it.</summary>
+    public const ulong TextSize = 0x2345000;
     public const ulong DirectMapBase = 0xffff9a4c00000000;
 
     public static TempDirectory Create(int cpus = 2)
@@ -94,7 +96,10 @@ internal static class SampleSystem
         byte[] kcore = new byte[64 + loads.Length * 56];
         KdumpSharp.Elf.Elf64Header.WriteCore(kcore, (ushort)loads.Length, 0);
         for (int i = 0; i < loads.Length; i++)
-            new KdumpSharp.Elf.Elf64ProgramHeader(loads[i].Type, 0x1000, loads[i].Vaddr, 0, 0x1000, 0x1000).Write(kcore.AsSpan(64 + i * 56));
+        {
+            ulong size = loads[i].Vaddr == TextVirtual ? TextSize : 0x1000;
+            new KdumpSharp.Elf.Elf64ProgramHeader(loads[i].Type, 0x1000, loads[i].Vaddr, 0, size, size).Write(kcore.AsSpan(64 + i * 56));
+        }
         return kcore;
     }
 
