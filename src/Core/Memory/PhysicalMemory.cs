@@ -17,6 +17,19 @@ public abstract class PhysicalMemory
     /// </summary>
     public abstract PageState ReadPage(PageFrameNumber frame, Span<byte> destination);
 
+    /// <summary>
+    /// Reads <paramref name="count"/> consecutive pages from <paramref name="first"/> into
+    /// <paramref name="destination"/> (count pages long), each page's state in <paramref name="states"/>,
+    /// exactly as <see cref="ReadPage"/> page by page would. Formats that can read a run of pages in
+    /// one request (an ELF vmcore's PT_LOAD) override it: one large read instead of a system call per
+    /// page is most of what a capture's reading costs.
+    /// </summary>
+    public virtual void ReadPages(PageFrameNumber first, int count, Span<byte> destination, Span<PageState> states)
+    {
+        for (int i = 0; i < count; i++)
+            states[i] = ReadPage(first + (ulong)i, destination.Slice(i * PageFrameNumber.PageSize, PageFrameNumber.PageSize));
+    }
+
     /// <summary>The state of a page without necessarily decoding it.</summary>
     public virtual PageState GetPageState(PageFrameNumber frame)
     {

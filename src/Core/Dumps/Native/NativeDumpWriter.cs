@@ -165,6 +165,11 @@ public sealed partial class NativeDumpWriter : IDisposable
         }
     }
 
+    /// <summary>Records <paramref name="count"/> pages from <paramref name="first"/> as read and found all zero:
+    /// what <see cref="AddPage"/> does for a zero page, for a caller that tested the pages already (kds-capture
+    /// tests them on its reading threads). Pages of the span outside the RAM ranges are ignored.</summary>
+    public void AddZeroPages(PageFrameNumber first, ulong count) => AddSpan(first, count, PageKind.Zero);
+
     /// <summary>Records <paramref name="count"/> pages from <paramref name="first"/> as filtered out for <paramref name="reason"/>.
     /// Pages of the span outside the RAM ranges are ignored.</summary>
     public void AddExcluded(PageFrameNumber first, ulong count, ExclusionReason reason) => AddSpan(first, count, PageKinds.Of(reason));

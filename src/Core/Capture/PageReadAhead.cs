@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using KdumpSharp.Memory;
+
+namespace KdumpSharp.Capture;
+
+/// <summary>Consecutive pages of one RAM run, read with one request and tested for zero on a reading thread.</summary>
+internal sealed class PageBatch
+{
+    public PageBatch(int pages)
+    {
+        Data = new byte[pages * PageFrameNumber.PageSize];
+        States = new PageState[pages];
+        Zero = new bool[pages];
+    }
+
+    public byte[] Data { get; }
+    public PageState[] States { get; }
+
+    /// <summary>Zero[i]: page i is present and every byte of it is zero.</summary>
+    public bool[] Zero { get; }
+
+    public PageFrameNumber First { get; private set; }
+    public int Count { get; private set; }
+    public Exception? Error { get; private set; }
+    public ManualResetEventSlim Done { get; } = new();
+
+    public void Reset(PageFrameNumber first, int count)
+    {
+        First = first;
+        Count = count;
+        Error = null;
+        Done.Reset();
+    }
+
+    public ReadOnlySpan<byte> Page(int index) => Data.AsSpan(index * PageFrameNumber.PageSize, PageFrameNumber.PageSize);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Load(PhysicalMemory memory)
+    {
+        try
+        {
+            memory.ReadPages(First, Count, Data.AsSpan(0, Count * PageFrameNumber.PageSize), States.AsSpan(0, Count));
+            for (int i = 0; i < Count; i++)
+                Zero[i] = States[i] == PageState.Present && Page(i).IndexOfAnyExcept((byte)0) < 0;
+        }
+        catch (Exception e)
+        {
+            Error = e;
+        }
+        finally
+        {
+            Done.Set();
+        }
+    }
+}
+
+/// <summary>
+/// Reads the pages a capture keeps ahead of the writer, on <c>readers</c> threads, in batches of
+/// <see cref="BatchPages"/>; the caller takes them back in the order it asked for them. Reading
+/// /proc/vmcore costs a copy of every byte, and testing a page for zero a pass over it: both scale
+/// with the threads, while the writer's thread only appends. At most <see cref="Capacity"/> batches
+/// exist (2 per reader; 1 with no reader thread, when the caller's thread reads), so memory is
+/// bounded whatever the dump's size: 1 MiB per batch.
+/// </summary>
+internal sealed class PageReadAhead : IDisposable
+{
+    /// <summary>Pages per read: 1 MiB, large enough that a system call per batch costs nothing, small enough to keep every thread busy.</summary>
+    public const int BatchPages = 256;
+
+    private readonly PhysicalMemory _memory;
+    private readonly Thread[] _threads;
+    private readonly BlockingCollection<PageBatch> _todo = [];
+    private readonly Queue<PageBatch> _inFlight = new();
+    private readonly Stack<PageBatch> _free = new();
+
+    /// <param name="readers">Reading threads; 0 reads on the caller's thread, when it submits.</param>
+    public PageReadAhead(PhysicalMemory memory, int readers)
+    {
+        _memory = memory;
+        Capacity = readers == 0 ? 1 : 2 * readers;
+        _threads = new Thread[readers];
+        for (int i = 0; i < readers; i++)
+        {
+            _threads[i] = new Thread(Work) { IsBackground = true, Name = $"kds-read-{i}" };
+            _threads[i].Start();
+        }
+    }
+
+    /// <summary>Most batches alive at once.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Whether <see cref="Submit"/> would start a read without waiting.</summary>
+    public bool CanSubmit => _inFlight.Count < Capacity;
+
+    /// <summary>Starts reading <paramref name="count"/> (at most <see cref="BatchPages"/>) pages from <paramref name="first"/>.</summary>
+    public void Submit(PageFrameNumber first, int count)
+    {
+        if (!CanSubmit)
+            throw new InvalidOperationException("every batch is in flight; take one back first");
+        PageBatch batch;
+        if (_free.Count > 0)
+        {
+            batch = _free.Pop();
+        }
+        else
+        {
+            batch = new PageBatch(BatchPages);
+        }
+        batch.Reset(first, count);
+        _inFlight.Enqueue(batch);
+        if (_threads.Length == 0)
+            batch.Load(_memory);
+        else
+            _todo.Add(batch);
+    }
+
+    /// <summary>The oldest batch, once read; give it back with <see cref="Release"/> when done with it.</summary>
+    public PageBatch Take()
+    {
+        PageBatch batch = _inFlight.Dequeue();
+        batch.Done.Wait();
+        if (batch.Error is Exception e)
+        {
+            _free.Push(batch);
+            // The reader's own exception (a corrupt dump's DumpFormatException), as if the caller had read.
+            ExceptionDispatchInfo.Capture(e).Throw();
+        }
+        return batch;
+    }
+
+    public void Release(PageBatch batch) => _free.Push(batch);
+
+    private void Work()
+    {
+        foreach (PageBatch batch in _todo.GetConsumingEnumerable())
+            batch.Load(_memory);
+    }
+
+    public void Dispose()
+    {
+        _todo.CompleteAdding();
+        foreach (Thread t in _threads)
+            t.Join();
+        _todo.Dispose();
+    }
+}
