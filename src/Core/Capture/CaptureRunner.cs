@@ -38,7 +38,8 @@ public static class CaptureRunner
             throw new FileNotFoundException("no such file", options.Input);
         log.Write($"reading {options.Input}");
         // pread, not mmap: a poisoned page must cost one unreadable page, not a SIGBUS.
-        using KernelDump dump = new(DumpFile.Open(new FileReadSource(options.Input)));
+        var source = new FileReadSource(options.Input);
+        using KernelDump dump = new(DumpFile.Open(source));
         IDumpReader reader = dump.Reader;
         log.Write($"{reader.Memory.TotalBytes >> 20} MiB of RAM in {reader.Memory.Ranges.Count} ranges, {reader.Notes.Count(n => n.IsPrStatus)} CPU notes, kernel {reader.Vmcoreinfo?.OsRelease ?? "unknown (no VMCOREINFO)"}");
 
@@ -64,7 +65,7 @@ public static class CaptureRunner
         {
             try
             {
-                bytes = WriteDump(dump, options, file.Stream, log, dmesg, timings, progress?.Invoke(reader.Memory.TotalBytes), cancellationToken);
+                bytes = WriteDump(dump, source, options, file.Stream, log, dmesg, timings, progress?.Invoke(reader.Memory.TotalBytes), cancellationToken);
                 file.Commit();
                 log.Write($"dump saved: {dumpPath}, {bytes >> 20} MiB");
             }
@@ -79,7 +80,7 @@ public static class CaptureRunner
         return new CaptureResult(outcome, directory, dmesgPath, dumpPath, bytes, log.Elapsed);
     }
 
-    private static long WriteDump(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
+    private static long WriteDump(KernelDump dump, FileReadSource source, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
         List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         log.Write($"writing {options.Format} dump, {options.Compression} compression, dump level {options.DumpLevel}");
@@ -95,7 +96,7 @@ public static class CaptureRunner
                 log.Write($"{r.DumpedPages} pages written ({r.ZeroPages} zero, {r.RawPages} raw, {r.LostPages} unreadable)");
                 return r.Bytes;
             default:
-                return WriteNative(dump, options, output, log, dmesg, timings, progress, cancellationToken);
+                return WriteNative(dump, source, options, output, log, dmesg, timings, progress, cancellationToken);
         }
     }
 
@@ -105,7 +106,7 @@ public static class CaptureRunner
     /// Memory stays bounded whatever the dump size: the classifier reads 512 struct pages at a time,
     /// the writer holds a few chunks per thread.
     /// </summary>
-    private static long WriteNative(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
+    private static long WriteNative(KernelDump dump, FileReadSource source, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
         List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         TimeSpan start = log.Elapsed;
@@ -132,7 +133,7 @@ public static class CaptureRunner
             writer.WriteDmesg(dmesg);
 
         int threads = writerOptions.Parallelism;
-        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0);
+        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, options.Mmap ? source : null);
         ulong total = NativePhysicalMemory.FrameRuns(memory.Ranges).Aggregate(0UL, (sum, r) => sum + (r.End - r.First)), done = 0, reported = 0;
         // Steps wait here in order while their batches are read; excluded spans cost no read but must
         // reach the writer in pfn order, between the reads around them.
@@ -339,7 +340,8 @@ public static class CaptureRunner
         if (!File.Exists(options.Input))
             throw new FileNotFoundException("no such file", options.Input);
         log.Write($"reading {options.Input}, streaming the dump");
-        using KernelDump dump = new(DumpFile.Open(new FileReadSource(options.Input)));
+        var source = new FileReadSource(options.Input);
+        using KernelDump dump = new(DumpFile.Open(source));
         var timings = new List<CaptureTiming>();
         byte[]? dmesg = null;
         try
@@ -352,7 +354,7 @@ public static class CaptureRunner
         {
             log.Write($"dmesg not saved: {e.Message}");
         }
-        long bytes = WriteNative(dump, options, output, log, dmesg, timings, progress?.Invoke(dump.Reader.Memory.TotalBytes), cancellationToken);
+        long bytes = WriteNative(dump, source, options, output, log, dmesg, timings, progress?.Invoke(dump.Reader.Memory.TotalBytes), cancellationToken);
         output.Flush();
         log.Write($"dump streamed: {bytes >> 20} MiB");
         return bytes;

@@ -30,6 +30,17 @@ public abstract class PhysicalMemory
             states[i] = ReadPage(first + (ulong)i, destination.Slice(i * PageFrameNumber.PageSize, PageFrameNumber.PageSize));
     }
 
+    /// <summary>
+    /// Where <paramref name="count"/> pages from <paramref name="first"/> lie in the dump's file, when
+    /// they lie there whole, consecutive and uncompressed (an ELF vmcore's PT_LOAD): what a reader that
+    /// maps the file needs. False otherwise, and for formats that do not store pages that way.
+    /// </summary>
+    public virtual bool TryGetFileExtent(PageFrameNumber first, int count, out long offset)
+    {
+        offset = 0;
+        return false;
+    }
+
     /// <summary>The state of a page without necessarily decoding it.</summary>
     public virtual PageState GetPageState(PageFrameNumber frame)
     {

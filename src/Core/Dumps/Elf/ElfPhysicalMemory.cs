@@ -118,6 +118,21 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
         }
     }
 
+    public override bool TryGetFileExtent(PageFrameNumber first, int count, out long offset)
+    {
+        offset = 0;
+        ulong start = first.Value << PageFrameNumber.PageShift;
+        int index = FirstSegmentEndingAfter(start);
+        if (index >= _segments.Length || count <= 0)
+            return false;
+        LoadSegment s = _segments[index];
+        ulong end = start + (ulong)count * PageFrameNumber.PageSize;
+        if (s.Memory.Start.Value > start || end > s.Memory.Start.Value + s.FileSize)
+            return false;
+        offset = s.FileOffset + (long)(start - s.Memory.Start.Value);
+        return offset + (long)(end - start) <= _source.Length;
+    }
+
     public override PageState GetPageState(PageFrameNumber frame)
     {
         ulong pageStart = frame.Address.Value;

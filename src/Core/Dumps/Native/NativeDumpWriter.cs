@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using KdumpSharp.IO;
@@ -145,6 +146,7 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// Adds the bytes of the page at <paramref name="frame"/>, which must be a RAM page after every
     /// page described so far. An all-zero page is recorded as such and not stored.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page)
     {
         if (page.Length != PageFrameNumber.PageSize)
@@ -316,6 +318,7 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// pages, <see cref="ChunkJob.MaxRuns"/> runs, <see cref="MaxChunkSpan"/> pfns, or where the pages
     /// stop being contiguous (a hole between RAM runs).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page)
     {
         ulong pfn = _next;
