@@ -133,7 +133,7 @@ public static class CaptureRunner
             writer.WriteDmesg(dmesg);
 
         int threads = writerOptions.Parallelism;
-        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, options.Mmap ? source : null);
+        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, options.Mmap);
         ulong total = NativePhysicalMemory.FrameRuns(memory.Ranges).Aggregate(0UL, (sum, r) => sum + (r.End - r.First)), done = 0, reported = 0;
         // Steps wait here in order while their batches are read; excluded spans cost no read but must
         // reach the writer in pfn order, between the reads around them.

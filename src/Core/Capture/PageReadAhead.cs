@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.ExceptionServices;
 using KdumpSharp.Interop;
 using KdumpSharp.IO;
@@ -42,14 +43,24 @@ internal sealed unsafe class PageBatch
         ? new ReadOnlySpan<byte>(_mapped + index * PageFrameNumber.PageSize, PageFrameNumber.PageSize)
         : Data.AsSpan(index * PageFrameNumber.PageSize, PageFrameNumber.PageSize);
 
-    /// <summary>Reads the pages: mapped from <paramref name="mapFrom"/> when given and the pages lie whole in
-    /// its file at a page-aligned offset (mmap's rule), else copied with <see cref="PhysicalMemory.ReadPages"/>.</summary>
+    /// <summary>
+    /// Reads the pages: none when they lie whole in a hole of <paramref name="file"/> (they are zero pages);
+    /// mapped from it when <paramref name="map"/> and they lie whole in it at a page-aligned offset (mmap's
+    /// rule); else copied with <see cref="PhysicalMemory.ReadPages"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Load(PhysicalMemory memory, FileReadSource? mapFrom)
+    public void Load(PhysicalMemory memory, FileReadSource file, bool map)
     {
         try
         {
-            if (mapFrom is null || !TryMap(memory, mapFrom))
+            bool hasExtent = memory.TryGetFileExtent(First, Count, out long offset);
+            if (hasExtent && IsHole(file, offset))
+            {
+                States.AsSpan(0, Count).Fill(PageState.Present);
+                Zero.AsSpan(0, Count).Fill(true);
+                return;
+            }
+            if (!(map && hasExtent && TryMap(file, offset)))
                 memory.ReadPages(First, Count, Data.AsSpan(0, Count * PageFrameNumber.PageSize), States.AsSpan(0, Count));
             for (int i = 0; i < Count; i++)
                 Zero[i] = States[i] == PageState.Present && Page(i).IndexOfAnyExcept((byte)0) < 0;
@@ -73,9 +84,22 @@ internal sealed unsafe class PageBatch
         _mapped = null;
     }
 
-    private bool TryMap(PhysicalMemory memory, FileReadSource source)
+    /// <summary>
+    /// Whether the batch's bytes at <paramref name="offset"/> are all a hole of a sparse vmcore file, by
+    /// lseek(SEEK_DATA): a hole reads as zeros, so there is nothing to read or test. File systems without
+    /// SEEK_DATA, and /proc/vmcore, report everything as data (fs/read_write.c: default_llseek, generic_file_llseek_size).
+    /// </summary>
+    private bool IsHole(FileReadSource file, long offset)
     {
-        if (!memory.TryGetFileExtent(First, Count, out long offset) || offset % PageFrameNumber.PageSize != 0)
+        long data = LibC.Lseek((int)file.Handle.DangerousGetHandle(), offset, LibC.SEEK_DATA);
+        if (data >= 0)
+            return data >= offset + (long)Count * PageFrameNumber.PageSize;
+        return Marshal.GetLastPInvokeError() == LibC.ENXIO;
+    }
+
+    private bool TryMap(FileReadSource source, long offset)
+    {
+        if (offset % PageFrameNumber.PageSize != 0)
             return false;
         // MAP_POPULATE: one call maps the whole batch, instead of a page fault per 16 pages.
         void* p = LibC.Mmap(null, (nuint)(Count * PageFrameNumber.PageSize), LibC.PROT_READ, LibC.MAP_SHARED | LibC.MAP_POPULATE,
@@ -102,18 +126,21 @@ internal sealed class PageReadAhead : IDisposable
     public const int BatchPages = 256;
 
     private readonly PhysicalMemory _memory;
-    private readonly FileReadSource? _mapFrom;
+    private readonly FileReadSource _file;
+    private readonly bool _map;
     private readonly Thread[] _threads;
     private readonly BlockingCollection<PageBatch> _todo = [];
     private readonly Queue<PageBatch> _inFlight = new();
     private readonly Stack<PageBatch> _free = new();
 
     /// <param name="readers">Reading threads; 0 reads on the caller's thread, when it submits.</param>
-    /// <param name="mapFrom">The vmcore file to map pages from (<see cref="CaptureOptions.Mmap"/>), or null to read them.</param>
-    public PageReadAhead(PhysicalMemory memory, int readers, FileReadSource? mapFrom)
+    /// <param name="file">The vmcore <paramref name="memory"/> reads.</param>
+    /// <param name="map">Map pages from it (<see cref="CaptureOptions.Mmap"/>) instead of reading them.</param>
+    public PageReadAhead(PhysicalMemory memory, int readers, FileReadSource file, bool map)
     {
         _memory = memory;
-        _mapFrom = mapFrom;
+        _file = file;
+        _map = map;
         Capacity = readers == 0 ? 1 : 2 * readers;
         _threads = new Thread[readers];
         for (int i = 0; i < readers; i++)
@@ -146,7 +173,7 @@ internal sealed class PageReadAhead : IDisposable
         batch.Reset(first, count);
         _inFlight.Enqueue(batch);
         if (_threads.Length == 0)
-            batch.Load(_memory, _mapFrom);
+            batch.Load(_memory, _file, _map);
         else
             _todo.Add(batch);
     }
@@ -174,7 +201,7 @@ internal sealed class PageReadAhead : IDisposable
     private void Work()
     {
         foreach (PageBatch batch in _todo.GetConsumingEnumerable())
-            batch.Load(_memory, _mapFrom);
+            batch.Load(_memory, _file, _map);
     }
 
     public void Dispose()
