@@ -87,17 +87,19 @@ internal static class BenchCli
         var dump = new Option<string?>("--dump") { Description = "the ELF vmcore to save (default: the harness's 4 GiB-guest dump of 6.1)" };
         var capture = new Option<string?>("--capture") { Description = "the kds-capture to time (default: the harness's published single-file program for this checkout)" };
         var output = new Option<string>("--output") { Description = "directory for capture-<date>.md", DefaultValueFactory = _ => RepositoryPaths.Results };
+        var sparseOnly = new Option<bool>("--sparse-only") { Description = "only the sparse vmcore's bounded-memory runs (written to capture-sparse-<date>.md)" };
         var command = new Command("capture", "time kds-capture against makedumpfile saving the same vmcore at levels 31 and 1, one thread and all; print and save a Markdown table")
         {
-            runs, sparse, sparsePath, dump, capture, output,
+            runs, sparse, sparsePath, dump, capture, output, sparseOnly,
         };
         command.SetAction(parse =>
         {
             TestDumps.ConsoleLogDirectory = Path.Combine(Path.GetTempPath(), "kds-bench-vm-logs");
             void Progress(string message) => Console.Error.WriteLine($"kds-bench: {message}");
+            bool onlySparse = parse.GetValue(sparseOnly);
             var options = new CaptureBenchOptions
             {
-                Dump = parse.GetValue(dump) ?? Inputs.HarnessDumps.Big(4096, Progress).Path,
+                Dump = parse.GetValue(dump) ?? (onlySparse ? "" : Inputs.HarnessDumps.Big(4096, Progress).Path),
                 Capture = parse.GetValue(capture) ?? PublishedProgram.Capture.Executable,
                 Runs = parse.GetValue(runs),
                 SparseGiB = parse.GetValue(sparse),
@@ -106,14 +108,23 @@ internal static class BenchCli
             string markdown;
             using (var bench = new CaptureBench(options, Progress))
             {
-                var (before, loadAfter, results) = bench.Run();
-                IReadOnlyList<CaptureCaseResult> sparseResults = bench.RunSparse();
-                markdown = CaptureBench.ToMarkdown(options, before, loadAfter, [.. results, .. sparseResults]);
+                if (onlySparse)
+                {
+                    BenchEnvironment before = BenchEnvironment.Capture(options.Capture);
+                    IReadOnlyList<CaptureCaseResult> sparseResults = bench.RunSparse();
+                    markdown = CaptureBench.ToMarkdown(options with { Dump = options.SparsePath }, before, BenchEnvironment.CurrentLoadAverage(), sparseResults);
+                }
+                else
+                {
+                    var (before, loadAfter, results) = bench.Run();
+                    IReadOnlyList<CaptureCaseResult> sparseResults = bench.RunSparse();
+                    markdown = CaptureBench.ToMarkdown(options, before, loadAfter, [.. results, .. sparseResults]);
+                }
             }
             Console.Out.Write(markdown);
             string directory = parse.GetValue(output)!;
             Directory.CreateDirectory(directory);
-            string file = Path.Combine(directory, $"capture-{DateTime.UtcNow:yyyy-MM-dd}.md");
+            string file = Path.Combine(directory, $"capture-{(onlySparse ? "sparse-" : "")}{DateTime.UtcNow:yyyy-MM-dd}.md");
             File.WriteAllText(file, markdown);
             Console.Error.WriteLine($"kds-bench: wrote {file}");
             return 0;

@@ -177,7 +177,7 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
     {
         var md = new StringBuilder();
         md.AppendLine($"# kds-capture vs makedumpfile, {before.Started:yyyy-MM-dd HH:mm} UTC").AppendLine();
-        md.AppendLine($"- dump: `{options.Dump}` ({new FileInfo(options.Dump).Length / (1024.0 * 1024 * 1024):0.00} GiB ELF vmcore, page cache warm)");
+        md.AppendLine($"- dump: `{options.Dump}` ({new FileInfo(options.Dump).Length / (1024.0 * 1024 * 1024):0.00} GiB ELF vmcore; the page cache is warm after the warm-up run)");
         md.AppendLine($"- kds-capture: `{options.Capture}` ({before.AnalyzerVersion})");
         md.AppendLine($"- makedumpfile {before.Packages.GetValueOrDefault("makedumpfile", "?")}; {before.Cpu}, {before.Cores} cores, {before.MemoryBytes >> 30} GiB, Linux {before.Kernel}, {before.Runtime}");
         md.AppendLine($"- load average at start {before.LoadAverage}, at end {loadAfter} (shared machine: compare CPU and ratios more than wall)");
@@ -193,7 +193,10 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             {
                 if (r.Failure is not null)
                 {
-                    md.AppendLine($"| {r.Case.Label} | failed: {r.Failure.Replace("|", "\\|", StringComparison.Ordinal)} | | | | | | | |");
+                    // makedumpfile redraws its progress with \r: keep the last redraw, and not too much of it.
+                    string failure = r.Failure.Split('\r')[^1].Trim();
+                    failure = failure.Length > 120 ? failure[^120..] : failure;
+                    md.AppendLine($"| `{r.Case.Label}` | failed: {failure.Replace("|", "\\|", StringComparison.Ordinal)} | | | | | | | |");
                     continue;
                 }
                 double wallMin = r.Runs.Min(x => x.WallSeconds), wallMedian = r.Runs.MedianWall(), cpu = r.Runs.MedianCpu();
