@@ -1,5 +1,6 @@
 using System.CommandLine;
 using KdumpSharp.Bench.Analyzer;
+using KdumpSharp.Bench.Capture;
 using KdumpSharp.VmTests.Harness;
 
 namespace KdumpSharp.Bench;
@@ -12,6 +13,7 @@ internal static class BenchCli
         var root = new RootCommand("kds-bench: KdumpSharp measured against its peers, on demand (not part of the test suite)")
         {
             AnalyzerCommand(),
+            CaptureCommand(),
             DumpsCommand("chunking", "page-level vs chunk-level compression on a dump's pages", ChunkingBench.Run),
             DumpsCommand("write", "native format write speed per codec and thread count", WriteBench.Run),
         };
@@ -70,6 +72,59 @@ internal static class BenchCli
             string directory = parse.GetValue(output)!;
             Directory.CreateDirectory(directory);
             string file = Path.Combine(directory, $"analyzer-{report.Environment.Started:yyyy-MM-dd}.md");
+            File.WriteAllText(file, markdown);
+            Console.Error.WriteLine($"kds-bench: wrote {file}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CaptureCommand()
+    {
+        var runs = Count("--runs", "measured runs per command", 5, minimum: 1);
+        var sparse = Count("--sparse-gib", "GiB of RAM of the sparse vmcore saved at level 1 to show bounded memory; 0 leaves it out", 512, minimum: 0);
+        var sparsePath = new Option<string>("--sparse-path") { Description = "where the sparse vmcore is made and kept", DefaultValueFactory = _ => "/var/tmp/kds-bench-sparse.elf" };
+        var dump = new Option<string?>("--dump") { Description = "the ELF vmcore to save (default: the harness's 4 GiB-guest dump of 6.1)" };
+        var capture = new Option<string?>("--capture") { Description = "the kds-capture to time (default: the harness's published single-file program for this checkout)" };
+        var output = new Option<string>("--output") { Description = "directory for capture-<date>.md", DefaultValueFactory = _ => RepositoryPaths.Results };
+        var sparseOnly = new Option<bool>("--sparse-only") { Description = "only the sparse vmcore's bounded-memory runs (written to capture-sparse-<date>.md)" };
+        var command = new Command("capture", "time kds-capture against makedumpfile saving the same vmcore at levels 31 and 1, one thread and all; print and save a Markdown table")
+        {
+            runs, sparse, sparsePath, dump, capture, output, sparseOnly,
+        };
+        command.SetAction(parse =>
+        {
+            TestDumps.ConsoleLogDirectory = Path.Combine(Path.GetTempPath(), "kds-bench-vm-logs");
+            void Progress(string message) => Console.Error.WriteLine($"kds-bench: {message}");
+            bool onlySparse = parse.GetValue(sparseOnly);
+            var options = new CaptureBenchOptions
+            {
+                Dump = parse.GetValue(dump) ?? (onlySparse ? "" : Inputs.HarnessDumps.Big(4096, Progress).Path),
+                Capture = parse.GetValue(capture) ?? PublishedProgram.Capture.Executable,
+                Runs = parse.GetValue(runs),
+                SparseGiB = parse.GetValue(sparse),
+                SparsePath = parse.GetValue(sparsePath)!,
+            };
+            string markdown;
+            using (var bench = new CaptureBench(options, Progress))
+            {
+                if (onlySparse)
+                {
+                    BenchEnvironment before = BenchEnvironment.Capture(options.Capture);
+                    IReadOnlyList<CaptureCaseResult> sparseResults = bench.RunSparse();
+                    markdown = CaptureBench.ToMarkdown(options with { Dump = options.SparsePath }, before, BenchEnvironment.CurrentLoadAverage(), sparseResults);
+                }
+                else
+                {
+                    var (before, loadAfter, results) = bench.Run();
+                    IReadOnlyList<CaptureCaseResult> sparseResults = bench.RunSparse();
+                    markdown = CaptureBench.ToMarkdown(options, before, loadAfter, [.. results, .. sparseResults]);
+                }
+            }
+            Console.Out.Write(markdown);
+            string directory = parse.GetValue(output)!;
+            Directory.CreateDirectory(directory);
+            string file = Path.Combine(directory, $"capture-{(onlySparse ? "sparse-" : "")}{DateTime.UtcNow:yyyy-MM-dd}.md");
             File.WriteAllText(file, markdown);
             Console.Error.WriteLine($"kds-bench: wrote {file}");
             return 0;

@@ -31,6 +31,16 @@ public sealed record CaptureOptions
     /// <summary>Compression threads; 0 means one per CPU the crash kernel has.</summary>
     public int Threads { get; init; }
 
+    /// <summary>
+    /// Read the kept pages through mmap(2) of the vmcore, 1 MiB at a time, instead of pread(2): no copy
+    /// of the pages into the process, and zero pages are tested where they lie, which is most of a
+    /// capture's work at level 1 (makedumpfile maps /proc/vmcore the same way by default). The cost:
+    /// a page that cannot be read (a disk error under a vmcore file, memory the first kernel could not
+    /// read back) kills the process with SIGBUS instead of being recorded as one unreadable page, so
+    /// it is off by default. The kds format keeps what was written before such a stop readable.
+    /// </summary>
+    public bool Mmap { get; init; }
+
     /// <summary>The name used for the directory; null takes the crashed kernel's nodename, else this machine's.</summary>
     public string? HostName { get; init; }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using KdumpSharp.Analysis;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Kdump;
@@ -37,7 +38,8 @@ public static class CaptureRunner
             throw new FileNotFoundException("no such file", options.Input);
         log.Write($"reading {options.Input}");
         // pread, not mmap: a poisoned page must cost one unreadable page, not a SIGBUS.
-        using KernelDump dump = new(DumpFile.Open(new FileReadSource(options.Input)));
+        var source = new FileReadSource(options.Input);
+        using KernelDump dump = new(DumpFile.Open(source));
         IDumpReader reader = dump.Reader;
         log.Write($"{reader.Memory.TotalBytes >> 20} MiB of RAM in {reader.Memory.Ranges.Count} ranges, {reader.Notes.Count(n => n.IsPrStatus)} CPU notes, kernel {reader.Vmcoreinfo?.OsRelease ?? "unknown (no VMCOREINFO)"}");
 
@@ -63,7 +65,7 @@ public static class CaptureRunner
         {
             try
             {
-                bytes = WriteDump(dump, options, file.Stream, log, dmesg, timings, progress?.Invoke(reader.Memory.TotalBytes), cancellationToken);
+                bytes = WriteDump(dump, source, options, file.Stream, log, dmesg, timings, progress?.Invoke(reader.Memory.TotalBytes), cancellationToken);
                 file.Commit();
                 log.Write($"dump saved: {dumpPath}, {bytes >> 20} MiB");
             }
@@ -78,7 +80,7 @@ public static class CaptureRunner
         return new CaptureResult(outcome, directory, dmesgPath, dumpPath, bytes, log.Elapsed);
     }
 
-    private static long WriteDump(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
+    private static long WriteDump(KernelDump dump, FileReadSource source, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
         List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         log.Write($"writing {options.Format} dump, {options.Compression} compression, dump level {options.DumpLevel}");
@@ -94,7 +96,7 @@ public static class CaptureRunner
                 log.Write($"{r.DumpedPages} pages written ({r.ZeroPages} zero, {r.RawPages} raw, {r.LostPages} unreadable)");
                 return r.Bytes;
             default:
-                return WriteNative(dump, options, output, log, dmesg, timings, progress, cancellationToken);
+                return WriteNative(dump, source, options, output, log, dmesg, timings, progress, cancellationToken);
         }
     }
 
@@ -104,7 +106,7 @@ public static class CaptureRunner
     /// Memory stays bounded whatever the dump size: the classifier reads 512 struct pages at a time,
     /// the writer holds a few chunks per thread.
     /// </summary>
-    private static long WriteNative(KernelDump dump, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
+    private static long WriteNative(KernelDump dump, FileReadSource source, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
         List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         TimeSpan start = log.Elapsed;
@@ -130,42 +132,42 @@ public static class CaptureRunner
         if (dmesg is not null)
             writer.WriteDmesg(dmesg);
 
-        (ulong First, ulong End)[] frameRuns = NativePhysicalMemory.FrameRuns(memory.Ranges);
-        ulong total = frameRuns.Aggregate(0UL, (sum, r) => sum + (r.End - r.First)), done = 0;
-        bool haveRun = runs?.MoveNext() ?? false;
-        byte[] page = new byte[PageFrameNumber.PageSize];
-        foreach ((ulong first, ulong end) in frameRuns)
+        int threads = writerOptions.Parallelism;
+        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, options.Mmap);
+        ulong total = NativePhysicalMemory.FrameRuns(memory.Ranges).Aggregate(0UL, (sum, r) => sum + (r.End - r.First)), done = 0, reported = 0;
+        // Steps wait here in order while their batches are read; excluded spans cost no read but must
+        // reach the writer in pfn order, between the reads around them.
+        var pending = new Queue<CaptureStep>();
+        using IEnumerator<CaptureStep> steps = Plan(memory, runs, level).GetEnumerator();
+        bool more = steps.MoveNext();
+        while (true)
         {
-            for (ulong pfn = first; pfn < end; pfn++, done++)
+            while (more && pending.Count < MaxPendingSteps && (steps.Current.Exclusion is not null || readAhead.CanSubmit))
             {
-                if ((done & 0xfff) == 0)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    progress?.Report((double)done / total);
-                }
-                while (haveRun && runs!.Current.End.Value <= pfn)
-                    haveRun = runs.MoveNext();
-                if (haveRun && runs!.Current.Start.Value <= pfn && level.Excludes(runs.Current.Class))
-                {
-                    ulong stop = Math.Min(end, runs.Current.End.Value);
-                    writer.AddExcluded(new PageFrameNumber(pfn), stop - pfn, ReasonFor(runs.Current.Class));
-                    done += stop - pfn - 1;
-                    pfn = stop - 1;
-                    continue;
-                }
-                var frame = new PageFrameNumber(pfn);
-                switch (memory.ReadPage(frame, page))
-                {
-                    case PageState.Present:
-                        writer.AddPage(frame, page);
-                        break;
-                    case PageState.Unreadable:
-                        writer.AddReadError(frame, 1);
-                        break;
-                    case PageState.Excluded or PageState.NotInDump:
-                        writer.AddExcluded(frame, 1, ExclusionReason.Other);
-                        break;
-                }
+                CaptureStep next = steps.Current;
+                if (next.Exclusion is null)
+                    readAhead.Submit(new PageFrameNumber(next.First), (int)next.Count);
+                pending.Enqueue(next);
+                more = steps.MoveNext();
+            }
+            if (!pending.TryDequeue(out CaptureStep step))
+                break;
+            if (step.Exclusion is ExclusionReason reason)
+            {
+                writer.AddExcluded(new PageFrameNumber(step.First), step.Count, reason);
+            }
+            else
+            {
+                PageBatch batch = readAhead.Take();
+                AddBatch(writer, batch);
+                readAhead.Release(batch);
+            }
+            done += step.Count;
+            if (done - reported >= ProgressPages)
+            {
+                reported = done;
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Report((double)done / total);
             }
         }
         progress?.Report(1.0);
@@ -174,6 +176,97 @@ public static class CaptureRunner
         NativeWriteResult result = writer.Complete(timings);
         log.Write($"pages: {result.Pages}; {result.Chunks} chunks");
         return result.Bytes;
+    }
+
+    /// <summary>Batches in flight are bounded by the read-ahead; this bounds the excluded spans queued between them.</summary>
+    private const int MaxPendingSteps = 4096;
+
+    /// <summary>Reading threads at most: past a few, reading is bound by memory bandwidth, not CPU, and
+    /// each thread holds two 1 MiB batches.</summary>
+    private const int MaxReaders = 4;
+
+    /// <summary>Pages between progress reports and cancellation checks (64 MiB).</summary>
+    private const ulong ProgressPages = 1 << 14;
+
+    /// <summary>Pages to drop for <see cref="Exclusion"/>, or to read (at most <see cref="PageReadAhead.BatchPages"/>) when it is null.</summary>
+    private readonly record struct CaptureStep(ulong First, ulong Count, ExclusionReason? Exclusion);
+
+    /// <summary>
+    /// The capture's work in pfn order: every RAM page falls in exactly one step, a span the level drops
+    /// (a run at a time, with the reason recorded) or a batch of pages to read, which never crosses a
+    /// RAM run.
+    /// </summary>
+    private static IEnumerable<CaptureStep> Plan(PhysicalMemory memory, IEnumerator<PageClassRun>? runs, DumpLevel level)
+    {
+        bool haveRun = runs?.MoveNext() ?? false;
+        foreach ((ulong first, ulong end) in NativePhysicalMemory.FrameRuns(memory.Ranges))
+        {
+            ulong pfn = first;
+            while (pfn < end)
+            {
+                while (haveRun && runs!.Current.End.Value <= pfn)
+                    haveRun = runs.MoveNext();
+                ulong stop = end;
+                if (haveRun && runs!.Current.Start.Value <= pfn)
+                {
+                    stop = Math.Min(end, runs.Current.End.Value);
+                    if (level.Excludes(runs.Current.Class))
+                    {
+                        yield return new CaptureStep(pfn, stop - pfn, ReasonFor(runs.Current.Class));
+                        pfn = stop;
+                        continue;
+                    }
+                }
+                else if (haveRun)
+                {
+                    stop = Math.Min(end, runs!.Current.Start.Value);
+                }
+                // Kept pages: batches aligned to BatchPages pfns, so a long kept stretch reads in whole batches.
+                while (pfn < stop)
+                {
+                    ulong batchEnd = Math.Min(stop, (pfn | (PageReadAhead.BatchPages - 1)) + 1);
+                    yield return new CaptureStep(pfn, batchEnd - pfn, null);
+                    pfn = batchEnd;
+                }
+            }
+        }
+    }
+
+    /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddBatch(NativeDumpWriter writer, PageBatch batch)
+    {
+        ulong first = batch.First.Value;
+        int zeroFrom = -1;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (batch.Zero[i])
+            {
+                if (zeroFrom < 0)
+                    zeroFrom = i;
+                continue;
+            }
+            if (zeroFrom >= 0)
+            {
+                writer.AddZeroPages(new PageFrameNumber(first + (ulong)zeroFrom), (ulong)(i - zeroFrom));
+                zeroFrom = -1;
+            }
+            var frame = new PageFrameNumber(first + (ulong)i);
+            switch (batch.States[i])
+            {
+                case PageState.Present:
+                    writer.AddPage(frame, batch.Page(i));
+                    break;
+                case PageState.Unreadable:
+                    writer.AddReadError(frame, 1);
+                    break;
+                case PageState.Excluded or PageState.NotInDump:
+                    writer.AddExcluded(frame, 1, ExclusionReason.Other);
+                    break;
+            }
+        }
+        if (zeroFrom >= 0)
+            writer.AddZeroPages(new PageFrameNumber(first + (ulong)zeroFrom), (ulong)(batch.Count - zeroFrom));
     }
 
     /// <summary>The classifier's runs, or null when the level keeps every class or the dump cannot be classified
@@ -247,7 +340,8 @@ public static class CaptureRunner
         if (!File.Exists(options.Input))
             throw new FileNotFoundException("no such file", options.Input);
         log.Write($"reading {options.Input}, streaming the dump");
-        using KernelDump dump = new(DumpFile.Open(new FileReadSource(options.Input)));
+        var source = new FileReadSource(options.Input);
+        using KernelDump dump = new(DumpFile.Open(source));
         var timings = new List<CaptureTiming>();
         byte[]? dmesg = null;
         try
@@ -260,7 +354,7 @@ public static class CaptureRunner
         {
             log.Write($"dmesg not saved: {e.Message}");
         }
-        long bytes = WriteNative(dump, options, output, log, dmesg, timings, progress?.Invoke(dump.Reader.Memory.TotalBytes), cancellationToken);
+        long bytes = WriteNative(dump, source, options, output, log, dmesg, timings, progress?.Invoke(dump.Reader.Memory.TotalBytes), cancellationToken);
         output.Flush();
         log.Write($"dump streamed: {bytes >> 20} MiB");
         return bytes;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using KdumpSharp.Kernel;
 
 namespace KdumpSharp.Filtering;
@@ -63,6 +64,7 @@ public sealed class StructPageLayout
     }
 
     /// <summary>Decodes the struct page at the start of <paramref name="bytes"/> (at least <see cref="Size"/> bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public StructPage Read(ReadOnlySpan<byte> bytes)
     {
         bytes = bytes[..Size];

@@ -19,6 +19,9 @@ public sealed class FileReadSource : DumpSource
     }
 
     public override string Name { get; }
+
+    /// <summary>The open file, for kds-capture's optional mapped reading (<see cref="Capture.CaptureOptions.Mmap"/>).</summary>
+    internal SafeFileHandle Handle => _handle;
     public override long Length { get; }
 
     /// <summary>Reads what is there; an I/O error (EIO from poisoned memory) surfaces as <see cref="IOException"/>.</summary>

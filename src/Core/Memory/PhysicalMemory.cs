@@ -17,6 +17,30 @@ public abstract class PhysicalMemory
     /// </summary>
     public abstract PageState ReadPage(PageFrameNumber frame, Span<byte> destination);
 
+    /// <summary>
+    /// Reads <paramref name="count"/> consecutive pages from <paramref name="first"/> into
+    /// <paramref name="destination"/> (count pages long), each page's state in <paramref name="states"/>,
+    /// exactly as <see cref="ReadPage"/> page by page would. Formats that can read a run of pages in
+    /// one request (an ELF vmcore's PT_LOAD) override it: one large read instead of a system call per
+    /// page is most of what a capture's reading costs.
+    /// </summary>
+    public virtual void ReadPages(PageFrameNumber first, int count, Span<byte> destination, Span<PageState> states)
+    {
+        for (int i = 0; i < count; i++)
+            states[i] = ReadPage(first + (ulong)i, destination.Slice(i * PageFrameNumber.PageSize, PageFrameNumber.PageSize));
+    }
+
+    /// <summary>
+    /// Where <paramref name="count"/> pages from <paramref name="first"/> lie in the dump's file, when
+    /// they lie there whole, consecutive and uncompressed (an ELF vmcore's PT_LOAD): what a reader that
+    /// maps the file needs. False otherwise, and for formats that do not store pages that way.
+    /// </summary>
+    public virtual bool TryGetFileExtent(PageFrameNumber first, int count, out long offset)
+    {
+        offset = 0;
+        return false;
+    }
+
     /// <summary>The state of a page without necessarily decoding it.</summary>
     public virtual PageState GetPageState(PageFrameNumber frame)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
 
@@ -67,6 +68,69 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
         if (present)
             return PageState.Present;
         return excluded ? PageState.Excluded : PageState.NotInDump;
+    }
+
+    /// <summary>
+    /// Pages that lie whole in one segment's file-backed part are read with one request per segment;
+    /// any other page (straddling segments, past p_filesz) goes through <see cref="ReadPage"/>. When a
+    /// large read fails (EIO from a poisoned page of /proc/vmcore) or comes back short, its pages are
+    /// read again one at a time, so the failure costs the bad page alone.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public override void ReadPages(PageFrameNumber first, int count, Span<byte> destination, Span<PageState> states)
+    {
+        const int pageSize = PageFrameNumber.PageSize;
+        int done = 0;
+        while (done < count)
+        {
+            ulong start = (first.Value + (ulong)done) << PageFrameNumber.PageShift;
+            int index = FirstSegmentEndingAfter(start);
+            int whole = 0;
+            if (index < _segments.Length)
+            {
+                LoadSegment s = _segments[index];
+                ulong fileEnd = s.Memory.Start.Value + s.FileSize;
+                if (s.Memory.Start.Value <= start && start < fileEnd)
+                    whole = (int)Math.Min((ulong)(count - done), (fileEnd - start) / pageSize);
+            }
+            if (whole == 0)
+            {
+                states[done] = ReadPage(first + (ulong)done, destination.Slice(done * pageSize, pageSize));
+                done++;
+                continue;
+            }
+            Span<byte> span = destination.Slice(done * pageSize, whole * pageSize);
+            LoadSegment segment = _segments[index];
+            bool read;
+            try
+            {
+                read = _source.ReadAt(segment.FileOffset + (long)(start - segment.Memory.Start.Value), span) == span.Length;
+            }
+            catch (IOException)
+            {
+                read = false;
+            }
+            if (read)
+                states.Slice(done, whole).Fill(PageState.Present);
+            else
+                base.ReadPages(first + (ulong)done, whole, span, states.Slice(done, whole));
+            done += whole;
+        }
+    }
+
+    public override bool TryGetFileExtent(PageFrameNumber first, int count, out long offset)
+    {
+        offset = 0;
+        ulong start = first.Value << PageFrameNumber.PageShift;
+        int index = FirstSegmentEndingAfter(start);
+        if (index >= _segments.Length || count <= 0)
+            return false;
+        LoadSegment s = _segments[index];
+        ulong end = start + (ulong)count * PageFrameNumber.PageSize;
+        if (s.Memory.Start.Value > start || end > s.Memory.Start.Value + s.FileSize)
+            return false;
+        offset = s.FileOffset + (long)(start - s.Memory.Start.Value);
+        return offset + (long)(end - start) <= _source.Length;
     }
 
     public override PageState GetPageState(PageFrameNumber frame)

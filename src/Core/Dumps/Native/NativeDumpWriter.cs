@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using KdumpSharp.IO;
@@ -145,6 +146,7 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// Adds the bytes of the page at <paramref name="frame"/>, which must be a RAM page after every
     /// page described so far. An all-zero page is recorded as such and not stored.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page)
     {
         if (page.Length != PageFrameNumber.PageSize)
@@ -164,6 +166,11 @@ public sealed partial class NativeDumpWriter : IDisposable
             throw;
         }
     }
+
+    /// <summary>Records <paramref name="count"/> pages from <paramref name="first"/> as read and found all zero:
+    /// what <see cref="AddPage"/> does for a zero page, for a caller that tested the pages already (kds-capture
+    /// tests them on its reading threads). Pages of the span outside the RAM ranges are ignored.</summary>
+    public void AddZeroPages(PageFrameNumber first, ulong count) => AddSpan(first, count, PageKind.Zero);
 
     /// <summary>Records <paramref name="count"/> pages from <paramref name="first"/> as filtered out for <paramref name="reason"/>.
     /// Pages of the span outside the RAM ranges are ignored.</summary>
@@ -311,6 +318,7 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// pages, <see cref="ChunkJob.MaxRuns"/> runs, <see cref="MaxChunkSpan"/> pfns, or where the pages
     /// stop being contiguous (a hole between RAM runs).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page)
     {
         ulong pfn = _next;

@@ -1,0 +1,212 @@
+using System.Globalization;
+using System.Text;
+using KdumpSharp.Bench.Measurement;
+
+namespace KdumpSharp.Bench.Capture;
+
+/// <summary>The knobs of <c>kds-bench capture</c>.</summary>
+internal sealed record CaptureBenchOptions
+{
+    /// <summary>The ELF vmcore both tools save.</summary>
+    public required string Dump { get; init; }
+
+    /// <summary>The kds-capture executable: the published single-file program the crash kernel runs.</summary>
+    public required string Capture { get; init; }
+
+    public int Runs { get; init; } = 5;
+
+    /// <summary>GiB of RAM of the sparse vmcore the bounded-memory run saves at level 1 (0: none).</summary>
+    public int SparseGiB { get; init; } = 512;
+
+    /// <summary>Where the sparse vmcore is made (kept for later runs: it costs a few MiB of disk).</summary>
+    public string SparsePath { get; init; } = "/var/tmp/kds-bench-sparse.elf";
+
+    /// <summary>Levels to compare at (makedumpfile -d).</summary>
+    public IReadOnlyList<int> Levels { get; init; } = [31, 1];
+}
+
+/// <summary>One command of the capture bench and what it is compared with.</summary>
+/// <param name="Group">Rows compared with each other: a level and a codec family.</param>
+/// <param name="Baseline">This row is what the group's ratios divide by.</param>
+internal sealed record CaptureCase(string Group, string Tool, string Label, CommandLine Command, string OutputDirectory, bool Baseline);
+
+/// <summary>What a case measured: the runs, the output's size and the peak RSS of a separate run under GNU time.</summary>
+internal sealed record CaptureCaseResult(CaptureCase Case, IReadOnlyList<RunResult> Runs, long OutputBytes, long? PeakRssKiB, string? Failure);
+
+/// <summary>
+/// kds-capture against makedumpfile 1.7.2 saving the same ELF vmcore: each tool single-threaded and
+/// with every CPU, at each level, with its fast codec (LZ4 and LZO) and its small one (zstd and zlib),
+/// plus `cat` of the vmcore as the floor any tool that reads every byte pays. Every command runs
+/// once unmeasured (warming the page cache and measuring peak RSS through GNU time), then
+/// <see cref="CaptureBenchOptions.Runs"/> times; the output is deleted after each run.
+/// </summary>
+internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> progress) : IDisposable
+{
+    public const string Makedumpfile = "/usr/bin/makedumpfile";
+
+    private readonly string _scratch = Directory.CreateTempSubdirectory("kds-bench-capture-").FullName;
+
+    /// <summary>
+    /// kds-capture -l 1 on the sparse vmcore (<see cref="Inputs.SparseVmcore"/>), once with pread and once
+    /// with --mmap, every CPU, under GNU time: peak RSS must not grow with the dump.
+    /// </summary>
+    public IReadOnlyList<CaptureCaseResult> RunSparse()
+    {
+        if (options.SparseGiB == 0)
+            return [];
+        progress($"sparse: making a {options.SparseGiB} GiB sparse ELF vmcore at {options.SparsePath}");
+        Inputs.SparseVmcore.Ensure(options.SparsePath, options.SparseGiB);
+        string outDir = Path.Combine(_scratch, "sparse");
+        string cores = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
+        var results = new List<CaptureCaseResult>();
+        foreach (bool mmap in new[] { false, true })
+        {
+            List<string> args = ["-q", "-l", "1", "-j", cores, "-d", outDir, "--host", "sparse"];
+            if (mmap)
+                args.Add("--mmap");
+            args.Add(options.SparsePath);
+            var c = new CaptureCase($"sparse {options.SparseGiB} GiB, level 1", "kds-capture", $"kds-capture -l 1 -j {cores}" + (mmap ? " --mmap" : ""),
+                new CommandLine(options.Capture, args), outDir, Baseline: false);
+            progress($"{c.Group}: {c.Label}");
+            Reset(outDir);
+            RunResult run = MeasuredProcess.RunForPeakRss(c.Command, Path.Combine(_scratch, "stderr"), Path.Combine(_scratch, "time"));
+            results.Add(new CaptureCaseResult(c, run.Succeeded ? [run] : [], OutputBytes(outDir), run.PeakRssKiB, run.Succeeded ? null : run.DescribeFailure()));
+            Reset(outDir);
+        }
+        return results;
+    }
+
+    public (BenchEnvironment Before, string LoadAfter, IReadOnlyList<CaptureCaseResult> Results) Run()
+    {
+        if (!File.Exists(options.Capture))
+            throw new FileNotFoundException($"no kds-capture at {options.Capture}");
+        if (!File.Exists(Makedumpfile))
+            throw new FileNotFoundException($"no makedumpfile at {Makedumpfile}: run scripts/setup.sh");
+        BenchEnvironment before = BenchEnvironment.Capture(options.Capture);
+        var results = new List<CaptureCaseResult>();
+        foreach (CaptureCase c in Cases())
+        {
+            progress($"{c.Group}: {c.Label} ({c.Command})");
+            results.Add(Measure(c));
+        }
+        return (before, BenchEnvironment.CurrentLoadAverage(), results);
+    }
+
+    private IEnumerable<CaptureCase> Cases()
+    {
+        string dump = options.Dump;
+        int cores = Environment.ProcessorCount;
+        string outDir = Path.Combine(_scratch, "out");
+        yield return new CaptureCase("floor", "cat", "cat vmcore > /dev/null", new CommandLine("/bin/cat", [dump]), outDir, Baseline: true);
+        foreach (int level in options.Levels)
+        {
+            string d = level.ToString(CultureInfo.InvariantCulture);
+            string group = $"level {level}, fast codec";
+            yield return Mdf(group, "-l", d, 0, baseline: true);
+            yield return Mdf(group, "-l", d, cores, baseline: false);
+            yield return Kds(group, "lz4", d, 1, mmap: false);
+            yield return Kds(group, "lz4", d, cores, mmap: false);
+            yield return Kds(group, "lz4", d, 1, mmap: true);
+            yield return Kds(group, "lz4", d, cores, mmap: true);
+        }
+        string small = $"level {options.Levels[0]}, small codec";
+        string level0 = options.Levels[0].ToString(CultureInfo.InvariantCulture);
+        yield return Mdf(small, "-c", level0, 0, baseline: true);
+        yield return Mdf(small, "-c", level0, cores, baseline: false);
+        yield return Kds(small, "zstd", level0, 1, mmap: false);
+        yield return Kds(small, "zstd", level0, cores, mmap: false);
+
+        CaptureCase Mdf(string group, string codec, string level, int threads, bool baseline)
+        {
+            string output = Path.Combine(outDir, "vmcore.mdf");
+            List<string> args = [codec, "-d", level];
+            if (threads > 0)
+                args.AddRange(["--num-threads", threads.ToString(CultureInfo.InvariantCulture)]);
+            args.AddRange([dump, output]);
+            string label = $"makedumpfile {codec}, " + (threads > 0 ? $"--num-threads {threads}" : "single-threaded");
+            return new CaptureCase(group, "makedumpfile", label, new CommandLine(Makedumpfile, args), outDir, baseline);
+        }
+
+        CaptureCase Kds(string group, string codec, string level, int threads, bool mmap)
+        {
+            List<string> args = ["-q", "-c", codec, "-l", level, "-j", threads.ToString(CultureInfo.InvariantCulture), "-d", outDir, "--host", "bench"];
+            if (mmap)
+                args.Add("--mmap");
+            args.Add(dump);
+            string label = $"kds-capture -c {codec} -j {threads}" + (mmap ? " --mmap" : "");
+            return new CaptureCase(group, "kds-capture", label, new CommandLine(options.Capture, args), outDir, Baseline: false);
+        }
+    }
+
+    private CaptureCaseResult Measure(CaptureCase c)
+    {
+        string stderr = Path.Combine(_scratch, "stderr");
+        Reset(c.OutputDirectory);
+        RunResult warm = MeasuredProcess.RunForPeakRss(c.Command, stderr, Path.Combine(_scratch, "time"));
+        if (!warm.Succeeded)
+            return new CaptureCaseResult(c, [], 0, null, warm.DescribeFailure());
+        long bytes = OutputBytes(c.OutputDirectory);
+        var runs = new List<RunResult>();
+        for (int i = 0; i < options.Runs; i++)
+        {
+            Reset(c.OutputDirectory);
+            RunResult run = MeasuredProcess.Run(c.Command, stderr);
+            if (!run.Succeeded)
+                return new CaptureCaseResult(c, runs, bytes, warm.PeakRssKiB, run.DescribeFailure());
+            runs.Add(run);
+        }
+        Reset(c.OutputDirectory);
+        return new CaptureCaseResult(c, runs, bytes, warm.PeakRssKiB, null);
+    }
+
+    /// <summary>Every file the run left under its output directory: the dump, and kds-capture's dmesg and log.</summary>
+    private static long OutputBytes(string directory) =>
+        Directory.Exists(directory) ? Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) : 0;
+
+    private static void Reset(string directory)
+    {
+        if (Directory.Exists(directory))
+            Directory.Delete(directory, recursive: true);
+        Directory.CreateDirectory(directory);
+    }
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    /// <summary>The results as Markdown: one table per group, ratios against the group's baseline.</summary>
+    public static string ToMarkdown(CaptureBenchOptions options, BenchEnvironment before, string loadAfter, IReadOnlyList<CaptureCaseResult> results)
+    {
+        var md = new StringBuilder();
+        md.AppendLine($"# kds-capture vs makedumpfile, {before.Started:yyyy-MM-dd HH:mm} UTC").AppendLine();
+        md.AppendLine($"- dump: `{options.Dump}` ({new FileInfo(options.Dump).Length / (1024.0 * 1024 * 1024):0.00} GiB ELF vmcore; the page cache is warm after the warm-up run)");
+        md.AppendLine($"- kds-capture: `{options.Capture}` ({before.AnalyzerVersion})");
+        md.AppendLine($"- makedumpfile {before.Packages.GetValueOrDefault("makedumpfile", "?")}; {before.Cpu}, {before.Cores} cores, {before.MemoryBytes >> 30} GiB, Linux {before.Kernel}, {before.Runtime}");
+        md.AppendLine($"- load average at start {before.LoadAverage}, at end {loadAfter} (shared machine: compare CPU and ratios more than wall)");
+        md.AppendLine($"- {options.Runs} measured runs per row after one warm-up; wall min/median, CPU (user+sys) median; RSS: peak of the warm-up run (GNU time)");
+        md.AppendLine("- size: every file the run wrote (kds-capture: vmcore.kds, vmcore-dmesg.txt, capture.log). Ratios: row ÷ the group's first row (above 1 = slower or bigger)").AppendLine();
+        foreach (IGrouping<string, CaptureCaseResult> group in results.GroupBy(r => r.Case.Group))
+        {
+            CaptureCaseResult? baseline = group.FirstOrDefault(r => r.Case.Baseline && r.Failure is null);
+            md.AppendLine($"## {group.Key}").AppendLine();
+            md.AppendLine("| command | wall min s | wall median s | CPU median s | size MB | peak RSS MiB | wall ratio (min) | CPU ratio | size ratio |");
+            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (CaptureCaseResult r in group)
+            {
+                if (r.Failure is not null)
+                {
+                    // makedumpfile redraws its progress with \r: keep the last redraw, and not too much of it.
+                    string failure = r.Failure.Split('\r')[^1].Trim();
+                    failure = failure.Length > 120 ? failure[^120..] : failure;
+                    md.AppendLine($"| `{r.Case.Label}` | failed: {failure.Replace("|", "\\|", StringComparison.Ordinal)} | | | | | | | |");
+                    continue;
+                }
+                double wallMin = r.Runs.Min(x => x.WallSeconds), wallMedian = r.Runs.MedianWall(), cpu = r.Runs.MedianCpu();
+                string Ratio(double value, double? reference) => reference is double b && b > 0 ? (value / b).ToString("0.00", CultureInfo.InvariantCulture) : "";
+                double? baseWall = baseline?.Runs.Min(x => x.WallSeconds), baseCpu = baseline?.Runs.MedianCpu(), baseSize = baseline?.OutputBytes;
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| `{r.Case.Label}` | {wallMin:0.000} | {wallMedian:0.000} | {cpu:0.000} | {r.OutputBytes / 1e6:0.0} | {(r.PeakRssKiB is long k ? (k / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) : "?")} | {Ratio(wallMin, baseWall)} | {Ratio(cpu, baseCpu)} | {(group.Key == "floor" ? "" : Ratio(r.OutputBytes, baseSize))} |"));
+            }
+            md.AppendLine();
+        }
+        return md.ToString();
+    }
+}

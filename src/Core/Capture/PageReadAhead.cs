@@ -1,0 +1,216 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.ExceptionServices;
+using KdumpSharp.Interop;
+using KdumpSharp.IO;
+using KdumpSharp.Memory;
+
+namespace KdumpSharp.Capture;
+
+/// <summary>Consecutive pages of one RAM run, read with one request and tested for zero on a reading thread.</summary>
+internal sealed unsafe class PageBatch
+{
+    private byte* _mapped;
+
+    public PageBatch(int pages)
+    {
+        Data = new byte[pages * PageFrameNumber.PageSize];
+        States = new PageState[pages];
+        Zero = new bool[pages];
+    }
+
+    public byte[] Data { get; }
+    public PageState[] States { get; }
+
+    /// <summary>Zero[i]: page i is present and every byte of it is zero.</summary>
+    public bool[] Zero { get; }
+
+    public PageFrameNumber First { get; private set; }
+    public int Count { get; private set; }
+    public Exception? Error { get; private set; }
+    public ManualResetEventSlim Done { get; } = new();
+
+    public void Reset(PageFrameNumber first, int count)
+    {
+        First = first;
+        Count = count;
+        Error = null;
+        Done.Reset();
+    }
+
+    public ReadOnlySpan<byte> Page(int index) => _mapped is not null
+        ? new ReadOnlySpan<byte>(_mapped + index * PageFrameNumber.PageSize, PageFrameNumber.PageSize)
+        : Data.AsSpan(index * PageFrameNumber.PageSize, PageFrameNumber.PageSize);
+
+    /// <summary>
+    /// Reads the pages: none when they lie whole in a hole of <paramref name="file"/> (they are zero pages);
+    /// mapped from it when <paramref name="map"/> and they lie whole in it at a page-aligned offset (mmap's
+    /// rule); else copied with <see cref="PhysicalMemory.ReadPages"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Load(PhysicalMemory memory, FileReadSource file, bool map)
+    {
+        try
+        {
+            bool hasExtent = memory.TryGetFileExtent(First, Count, out long offset);
+            if (hasExtent && IsHole(file, offset))
+            {
+                States.AsSpan(0, Count).Fill(PageState.Present);
+                Zero.AsSpan(0, Count).Fill(true);
+                return;
+            }
+            if (!(map && hasExtent && TryMap(file, offset)))
+                memory.ReadPages(First, Count, Data.AsSpan(0, Count * PageFrameNumber.PageSize), States.AsSpan(0, Count));
+            for (int i = 0; i < Count; i++)
+                Zero[i] = States[i] == PageState.Present && Page(i).IndexOfAnyExcept((byte)0) < 0;
+        }
+        catch (Exception e)
+        {
+            Error = e;
+        }
+        finally
+        {
+            Done.Set();
+        }
+    }
+
+    /// <summary>Gives the mapping back, so the pages read stop counting toward the process's memory.</summary>
+    public void Unmap()
+    {
+        if (_mapped is null)
+            return;
+        LibC.Munmap(_mapped, (nuint)(Count * PageFrameNumber.PageSize));
+        _mapped = null;
+    }
+
+    /// <summary>
+    /// Whether the batch's bytes at <paramref name="offset"/> are all a hole of a sparse vmcore file, by
+    /// lseek(SEEK_DATA): a hole reads as zeros, so there is nothing to read or test. File systems without
+    /// SEEK_DATA, and /proc/vmcore, report everything as data (fs/read_write.c: default_llseek, generic_file_llseek_size).
+    /// </summary>
+    private bool IsHole(FileReadSource file, long offset)
+    {
+        long data = LibC.Lseek((int)file.Handle.DangerousGetHandle(), offset, LibC.SEEK_DATA);
+        if (data >= 0)
+            return data >= offset + (long)Count * PageFrameNumber.PageSize;
+        return Marshal.GetLastPInvokeError() == LibC.ENXIO;
+    }
+
+    private bool TryMap(FileReadSource source, long offset)
+    {
+        if (offset % PageFrameNumber.PageSize != 0)
+            return false;
+        // MAP_POPULATE: one call maps the whole batch, instead of a page fault per 16 pages.
+        void* p = LibC.Mmap(null, (nuint)(Count * PageFrameNumber.PageSize), LibC.PROT_READ, LibC.MAP_SHARED | LibC.MAP_POPULATE,
+            (int)source.Handle.DangerousGetHandle(), offset);
+        if (p == LibC.MapFailed)
+            return false;
+        _mapped = (byte*)p;
+        States.AsSpan(0, Count).Fill(PageState.Present);
+        return true;
+    }
+}
+
+/// <summary>
+/// Reads the pages a capture keeps ahead of the writer, on <c>readers</c> threads, in batches of
+/// <see cref="BatchPages"/>; the caller takes them back in the order it asked for them. Reading
+/// /proc/vmcore costs a copy of every byte, and testing a page for zero a pass over it: both scale
+/// with the threads, while the writer's thread only appends. At most <see cref="Capacity"/> batches
+/// exist (2 per reader; 1 with no reader thread, when the caller's thread reads), so memory is
+/// bounded whatever the dump's size: 1 MiB per batch.
+/// </summary>
+internal sealed class PageReadAhead : IDisposable
+{
+    /// <summary>Pages per read: 1 MiB, large enough that a system call per batch costs nothing, small enough to keep every thread busy.</summary>
+    public const int BatchPages = 256;
+
+    private readonly PhysicalMemory _memory;
+    private readonly FileReadSource _file;
+    private readonly bool _map;
+    private readonly Thread[] _threads;
+    private readonly BlockingCollection<PageBatch> _todo = [];
+    private readonly Queue<PageBatch> _inFlight = new();
+    private readonly Stack<PageBatch> _free = new();
+
+    /// <param name="readers">Reading threads; 0 reads on the caller's thread, when it submits.</param>
+    /// <param name="file">The vmcore <paramref name="memory"/> reads.</param>
+    /// <param name="map">Map pages from it (<see cref="CaptureOptions.Mmap"/>) instead of reading them.</param>
+    public PageReadAhead(PhysicalMemory memory, int readers, FileReadSource file, bool map)
+    {
+        _memory = memory;
+        _file = file;
+        _map = map;
+        Capacity = readers == 0 ? 1 : 2 * readers;
+        _threads = new Thread[readers];
+        for (int i = 0; i < readers; i++)
+        {
+            _threads[i] = new Thread(Work) { IsBackground = true, Name = $"kds-read-{i}" };
+            _threads[i].Start();
+        }
+    }
+
+    /// <summary>Most batches alive at once.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Whether <see cref="Submit"/> would start a read without waiting.</summary>
+    public bool CanSubmit => _inFlight.Count < Capacity;
+
+    /// <summary>Starts reading <paramref name="count"/> (at most <see cref="BatchPages"/>) pages from <paramref name="first"/>.</summary>
+    public void Submit(PageFrameNumber first, int count)
+    {
+        if (!CanSubmit)
+            throw new InvalidOperationException("every batch is in flight; take one back first");
+        PageBatch batch;
+        if (_free.Count > 0)
+        {
+            batch = _free.Pop();
+        }
+        else
+        {
+            batch = new PageBatch(BatchPages);
+        }
+        batch.Reset(first, count);
+        _inFlight.Enqueue(batch);
+        if (_threads.Length == 0)
+            batch.Load(_memory, _file, _map);
+        else
+            _todo.Add(batch);
+    }
+
+    /// <summary>The oldest batch, once read; give it back with <see cref="Release"/> when done with it.</summary>
+    public PageBatch Take()
+    {
+        PageBatch batch = _inFlight.Dequeue();
+        batch.Done.Wait();
+        if (batch.Error is Exception e)
+        {
+            Release(batch);
+            // The reader's own exception (a corrupt dump's DumpFormatException), as if the caller had read.
+            ExceptionDispatchInfo.Capture(e).Throw();
+        }
+        return batch;
+    }
+
+    public void Release(PageBatch batch)
+    {
+        batch.Unmap();
+        _free.Push(batch);
+    }
+
+    private void Work()
+    {
+        foreach (PageBatch batch in _todo.GetConsumingEnumerable())
+            batch.Load(_memory, _file, _map);
+    }
+
+    public void Dispose()
+    {
+        _todo.CompleteAdding();
+        foreach (Thread t in _threads)
+            t.Join();
+        foreach (PageBatch batch in _inFlight)
+            batch.Unmap();
+        _todo.Dispose();
+    }
+}
