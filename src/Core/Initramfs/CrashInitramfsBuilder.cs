@@ -110,6 +110,11 @@ public static class CrashInitramfsBuilder
         {
             // The kernel opens /dev/console for init's stdio before /init can mount devtmpfs.
             writer.AddCharacterDevice("dev/console", Mode0600, 5, 1);
+            // CoreCLR's System.Native opens /dev/urandom once and remembers for good when it is
+            // missing (pal_random.c), which at startup it is until devtmpfs is mounted; Guid.NewGuid
+            // would then throw. The node keeps working under the devtmpfs mounted over /dev.
+            writer.AddCharacterDevice("dev/urandom", Mode0644, 1, 9);
+            writer.AddCharacterDevice("dev/null", Mode0644 | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite, 1, 3);
             writer.AddDirectory("sys");
             writer.AddSymlink("proc/self/exe", "/init");
             writer.AddFile("proc/self/maps", Encoding.ASCII.GetBytes(StackMapsLine), UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
