@@ -56,13 +56,21 @@ internal static class CrashScenario
     public static Result Run(TestKernel kernel, string directory, CrashInitramfsRequest request, string targetDisk,
         int crashKernelMiB = DefaultCrashKernelMiB, TimeSpan? timeout = null)
     {
-        kernel.EnsureInstalled();
-        DumpGuest guest = DumpGuest.Default with { MemoryMiB = GuestMemoryMiB, CrashKernel = $"{crashKernelMiB}M" };
-        string marker = "kds-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        GuestImage.Initramfs first = GuestImage.BuildInitramfs(kernel, Path.Combine(directory, "first-initramfs.gz"));
         string crashInitramfs = Path.Combine(directory, "crash-initramfs.img");
         CrashInitramfs built = CrashInitramfsBuilder.Build(request, crashInitramfs);
         TestContext.Out.WriteLine($"crash initramfs: {built.CompressedBytes} bytes {request.Compression}, {built.UncompressedBytes} uncompressed, {built.Files.Count} files, modules: {string.Join(' ', built.Modules.LoadOrder.Select(m => m.Name))}");
+        QemuRun run = RunWithCrashInitramfs(kernel, directory, crashInitramfs, targetDisk, out string marker, crashKernelMiB, timeout);
+        return new Result(directory, marker, run, targetDisk, built, crashInitramfs);
+    }
+
+    /// <summary>Crashes the guest with <paramref name="crashInitramfs"/> armed as the crash kernel's initramfs.</summary>
+    public static QemuRun RunWithCrashInitramfs(TestKernel kernel, string directory, string crashInitramfs, string targetDisk, out string marker,
+        int crashKernelMiB = DefaultCrashKernelMiB, TimeSpan? timeout = null)
+    {
+        kernel.EnsureInstalled();
+        DumpGuest guest = DumpGuest.Default with { MemoryMiB = GuestMemoryMiB, CrashKernel = $"{crashKernelMiB}M" };
+        marker = "kds-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        GuestImage.Initramfs first = GuestImage.BuildInitramfs(kernel, Path.Combine(directory, "first-initramfs.gz"));
         string payload = Path.Combine(directory, "payload.img");
         GuestImage.WritePayloadDisk(payload, kernel.Vmlinuz, crashInitramfs, CrashCommandLine(guest));
 
@@ -82,7 +90,7 @@ internal static class CrashScenario
         File.Delete(payload);
         if (run.Lines.FirstOrDefault(l => l.Text.StartsWith("KDS-FAIL:", StringComparison.Ordinal)) is ConsoleLine failure)
             throw new QemuException(run.Describe($"the first kernel failed: {failure.Text}"));
-        return new Result(directory, marker, run, targetDisk, built, crashInitramfs);
+        return run;
     }
 
     /// <summary>A sparse disk image of <paramref name="mebibytes"/> MiB.</summary>
