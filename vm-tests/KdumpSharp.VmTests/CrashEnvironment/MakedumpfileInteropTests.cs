@@ -16,7 +16,7 @@ namespace KdumpSharp.VmTests.CrashEnvironment;
 public sealed class MakedumpfileInteropTests(TestKernel kernel)
 {
     /// <summary>
-    /// /init of the makedumpfile crash image. makedumpfile 1.7.2 cannot classify 6.12's pages, so
+    /// /init of the makedumpfile crash image (makedumpfile keeps VMCOREINFO in /tmp). makedumpfile 1.7.2 cannot classify 6.12's pages, so
     /// -d 31 falls back to -d 1 there, as the harness does on the host (DumpGenerator).
     /// </summary>
     private const string InitScript = """
@@ -28,11 +28,11 @@ public sealed class MakedumpfileInteropTests(TestKernel kernel)
         while read -r module; do insmod "$module" || echo "KDS-MDF-FAIL insmod $module"; done < /etc/kdumpsharp/modules
         tries=0
         while [ ! -b /dev/vdb ] && [ "$tries" -lt 300 ]; do tries=$((tries + 1)); sleep 0.1; done
-        mkdir -p /mnt
+        mkdir -p /mnt /tmp
         mount -t ext4 /dev/vdb /mnt || echo "KDS-MDF-FAIL mount"
         if makedumpfile -c -d 31 /proc/vmcore /mnt/vmcore; then echo "KDS-MDF-LEVEL 31"
-        else rm -f /mnt/vmcore; makedumpfile -c -d 1 /proc/vmcore /mnt/vmcore && echo "KDS-MDF-LEVEL 1"; fi
-        echo "KDS-MDF-EXIT $?"
+        elif rm -f /mnt/vmcore && makedumpfile -c -d 1 /proc/vmcore /mnt/vmcore; then echo "KDS-MDF-LEVEL 1"
+        else echo "KDS-MDF-FAIL makedumpfile"; fi
         umount /mnt
         sync
         poweroff -f
