@@ -12,6 +12,8 @@ namespace KdumpSharp.VmTests.CrashEnvironment;
 [TestFixtureSource(typeof(TestKernel), nameof(TestKernel.All))]
 public sealed class CrashKernelSizeMeasurement(TestKernel kernel)
 {
+    [TestCase(96)]
+    [TestCase(104)]
     [TestCase(112)]
     [TestCase(120)]
     [TestCase(128)]
