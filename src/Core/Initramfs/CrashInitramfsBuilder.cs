@@ -80,17 +80,23 @@ public static class CrashInitramfsBuilder
     private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
     private const UnixFileMode Mode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    /// <summary>Writes the initramfs to a new file at <paramref name="path"/> (never overwrites).</summary>
+    /// <summary>Writes the initramfs to a new file at <paramref name="path"/> (never overwrites; removed again if the build fails).</summary>
     public static CrashInitramfs Build(CrashInitramfsRequest request, string path)
     {
-        long uncompressed;
         CrashInitramfs result;
-        using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
+        var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        try
         {
-            result = Build(request, output);
-            uncompressed = result.UncompressedBytes;
+            using (output)
+                result = Build(request, output);
         }
-        return result with { CompressedBytes = new FileInfo(path).Length, UncompressedBytes = uncompressed };
+        catch
+        {
+            // A half-written image must not be armed later by mistake; the file is ours (CreateNew).
+            File.Delete(path);
+            throw;
+        }
+        return result with { CompressedBytes = new FileInfo(path).Length };
     }
 
     /// <exception cref="InitramfsInputException">A library, module, modules.dep or the executable is missing or malformed.</exception>

@@ -122,6 +122,12 @@ public sealed class CrashInitramfsBuilderTests
             File.Delete(capture["kds-capture"]);
             var e = Assert.Throws<FileNotFoundException>(() => CrashInitramfsBuilder.Build(Request(capture, modules), new MemoryStream()));
             Assert.That(e!.Message, Does.Contain("no published kds-capture"));
+            string path = modules["initrd.img"];
+            Assert.Throws<FileNotFoundException>(() => CrashInitramfsBuilder.Build(Request(capture, modules), path));
+            Assert.That(File.Exists(path), Is.False, "no half-written image is left to be armed");
+            File.WriteAllText(path, "someone else's");
+            Assert.Throws<IOException>(() => CrashInitramfsBuilder.Build(Request(capture, modules), path));
+            Assert.That(File.ReadAllText(path), Is.EqualTo("someone else's"), "an existing file is neither overwritten nor removed");
         }
     }
 }
