@@ -2,5 +2,6 @@ namespace KdumpSharp.Capture;
 
 public static class Program
 {
-    public static int Main(string[] args) => CaptureCli.Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args) =>
+        InitMode.Applies ? InitMode.Run(Console.Out) : CaptureCli.Run(args, Console.Out, Console.Error);
 }

@@ -52,7 +52,7 @@ public sealed class NewcArchiveWriter : IDisposable
     private bool _disposed;
 
     /// <param name="output">Where the archive goes; written sequentially, never seeked.</param>
-    /// <param name="compression">Whether to gzip the archive (the kernel accepts gzip with CONFIG_RD_GZIP).</param>
+    /// <param name="compression">Whether to gzip the archive (the kernel accepts gzip with CONFIG_RD_GZIP) or zstd it (CONFIG_RD_ZSTD).</param>
     /// <param name="leaveOpen">If false, disposing the writer also disposes <paramref name="output"/>.</param>
     /// <param name="modificationTime">c_mtime of every entry, seconds since the epoch.</param>
     public NewcArchiveWriter(Stream output, InitramfsCompression compression = InitramfsCompression.None,
@@ -68,6 +68,7 @@ public sealed class NewcArchiveWriter : IDisposable
         {
             InitramfsCompression.None => output,
             InitramfsCompression.Gzip => new GZipStream(output, CompressionLevel.SmallestSize, leaveOpen: true),
+            InitramfsCompression.Zstd => new ZstdArchiveStream(output),
             _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "unknown compression"),
         };
     }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 using System.Text;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
@@ -34,7 +33,9 @@ public sealed partial class NativeDumpWriter : IDisposable
 
     private readonly Stream _output;
     private readonly NativeDumpWriterOptions _options;
-    private readonly byte[] _dumpId = RandomNumberGenerator.GetBytes(NativeFileHeader.DumpIdLength);
+    // A random GUID, not RandomNumberGenerator: on Linux that one loads OpenSSL (libssl), which the
+    // crash initramfs does not carry; Guid.NewGuid reads the kernel's getrandom through System.Native.
+    private readonly byte[] _dumpId = Guid.NewGuid().ToByteArray();
     private readonly (ulong First, ulong End)[] _frameRuns;
     private readonly ChunkCompressor _compressor;
     private readonly PageTally _tally = new();

@@ -1,0 +1,101 @@
+using System.Text;
+using KdumpSharp.Analyzer;
+using KdumpSharp.Dumps;
+using KdumpSharp.Initramfs;
+using KdumpSharp.VmTests.Analyzer;
+using KdumpSharp.VmTests.Harness;
+
+namespace KdumpSharp.VmTests.CrashEnvironment;
+
+/// <summary>
+/// The peer in the same seat: makedumpfile runs in the crash kernel (a test-only initramfs with
+/// busybox, makedumpfile and their libraries, composed with the product's resolvers), writes a
+/// kdump-compressed dump onto an ext4 disk, and kds-analyzer reads that dump.
+/// </summary>
+[TestFixtureSource(typeof(TestKernel), nameof(TestKernel.All))]
+public sealed class MakedumpfileInteropTests(TestKernel kernel)
+{
+    /// <summary>
+    /// /init of the makedumpfile crash image (makedumpfile keeps VMCOREINFO in /tmp). makedumpfile 1.7.2 cannot classify 6.12's pages, so
+    /// -d 31 falls back to -d 1 there, as the harness does on the host (DumpGenerator).
+    /// </summary>
+    private const string InitScript = """
+        #!/bin/sh
+        export PATH=/bin
+        mount -t proc proc /proc
+        mount -t sysfs sysfs /sys
+        mount -t devtmpfs devtmpfs /dev
+        while read -r module; do insmod "$module" || echo "KDS-MDF-FAIL insmod $module"; done < /etc/kdumpsharp/modules
+        tries=0
+        while [ ! -b /dev/vdb ] && [ "$tries" -lt 300 ]; do tries=$((tries + 1)); sleep 0.1; done
+        mkdir -p /mnt /tmp
+        mount -t ext4 /dev/vdb /mnt || echo "KDS-MDF-FAIL mount"
+        if makedumpfile -c -d 31 /proc/vmcore /mnt/vmcore; then echo "KDS-MDF-LEVEL 31"
+        elif rm -f /mnt/vmcore && makedumpfile -c -d 1 /proc/vmcore /mnt/vmcore; then echo "KDS-MDF-LEVEL 1"
+        else echo "KDS-MDF-FAIL makedumpfile"; fi
+        umount /mnt
+        sync
+        poweroff -f
+        """;
+
+    private static readonly string[] Applets = ["sh", "mount", "umount", "insmod", "mkdir", "rm", "sleep", "sync", "poweroff"];
+
+    [Test]
+    public void Makedumpfile_in_the_crash_kernel_writes_a_dump_the_analyzer_reads()
+    {
+        string directory = CrashScenario.WorkDirectory("makedumpfile", kernel);
+        string disk = CrashScenario.CreateDisk(Path.Combine(directory, "target.img"), 512);
+        CrashScenario.Tool("mkfs.ext4", directory, "-q", "-F", "-L", "kdscrash", disk);
+
+        string initramfs = Path.Combine(directory, "makedumpfile-initramfs.gz");
+        BuildInitramfs(initramfs);
+        QemuRun run = CrashScenario.RunWithCrashInitramfs(kernel, directory, initramfs, disk, out string marker);
+
+        Assert.That(run.Find("KDS-MDF-FAIL"), Is.Null, run.Describe("the makedumpfile image failed"));
+        ConsoleLine level = run.Find("KDS-MDF-LEVEL ") ?? throw new AssertionException(run.Describe("makedumpfile did not finish"));
+        TestContext.Out.WriteLine($"{kernel}: makedumpfile wrote the dump at {level.Text}");
+        string vmcore = Path.Combine(directory, "vmcore");
+        CrashScenario.Tool("debugfs", directory, "-R", $"dump /vmcore {vmcore}", disk);
+
+        using (IDumpReader reader = DumpFile.Open(vmcore))
+            Assert.That(reader.Properties.Format, Is.EqualTo(DumpFormat.KdumpCompressed));
+        (int code, byte[] dmesg, string error) = AnalyzerCliTests.Run("dmesg", vmcore);
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        Assert.That(Encoding.UTF8.GetString(dmesg), Does.Contain(marker));
+    }
+
+    private void BuildInitramfs(string path)
+    {
+        const UnixFileMode mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        const UnixFileMode mode0755 = mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        KernelModuleClosure modules = new KernelModuleResolver(kernel.ModulesDirectory)
+            .Resolve(["virtio_blk", "virtio_pci", .. BlockDeviceDrivers.ModulesForFileSystem("ext4")]);
+        using var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        using var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip);
+        writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
+        writer.AddDirectory("proc");
+        writer.AddDirectory("sys");
+        writer.AddFile("init", Encoding.UTF8.GetBytes(InitScript.Replace("\r", "") + "\n"), mode0755);
+        var resolver = new SharedLibraryResolver();
+        foreach (string executable in new[] { "/bin/busybox", DumpGenerator.Makedumpfile })
+        {
+            foreach (SharedObject file in resolver.Resolve(executable).Files)
+            {
+                // The executables go to /bin, the one PATH entry; libraries stay where the loader looks.
+                string target = file.Path == executable ? "/bin/" + Path.GetFileName(executable) : file.Path;
+                if (!writer.Contains(target))
+                    writer.AddFileFromHost(target, file.HostPath, mode0755);
+            }
+        }
+        foreach (string applet in Applets)
+            writer.AddSymlink($"bin/{applet}", "busybox");
+        var list = new StringBuilder();
+        foreach (KernelModule module in modules.LoadOrder)
+        {
+            string archivePath = $"lib/modules/{kernel.Release}/{module.RelativePath}";
+            writer.AddFileFromHost(archivePath, module.FullPath, mode0644);
+            list.Append('/').Append(archivePath).Append('\n');
+        }
+        writer.AddFile("etc/kdumpsharp/modules", Encoding.UTF8.GetBytes(list.ToString()), mode0644);
+    }
+}
