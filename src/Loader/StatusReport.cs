@@ -18,7 +18,7 @@ public static class StatusReport
             ? "; /proc/iomem hides addresses from non-root readers"
             : status.CrashRanges.Count == 0 ? "; no \"Crash kernel\" in /proc/iomem" : "; " + string.Join(", ", status.CrashRanges.Select(Range));
         yield return $"reservation:    {(status.CrashSize == 0 ? "none (no crashkernel= on the kernel command line)" : size + ranges)}";
-        yield return $"lockdown:       {status.Lockdown ?? "unknown (no lockdown LSM)"}";
+        yield return $"lockdown:       {status.Lockdown ?? "unknown (no /sys/kernel/security/lockdown: securityfs not mounted or no lockdown LSM)"}";
         yield return $"secure boot:    {SecureBoot(status.SecureBoot)}";
         if (status.LoadDisabled == true)
             yield return "kexec loads:    disabled until reboot (kernel.kexec_load_disabled=1)";

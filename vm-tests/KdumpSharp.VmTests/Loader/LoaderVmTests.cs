@@ -4,6 +4,8 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using KdumpSharp.Analysis;
 using KdumpSharp.Kernel.Printk;
+using KdumpSharp.Kexec;
+using KdumpSharp.Loader;
 using KdumpSharp.VmTests.Harness;
 
 namespace KdumpSharp.VmTests.Loader;
@@ -55,6 +57,10 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
 
         AssertNoGuestFailure(run);
         Assert.That(Value(run, "KDS-STATUS-BEFORE "), Is.EqualTo("3"), run.Describe("status before any load must exit 3 (no crash kernel)"));
+        Assert.That(Value(run, "KDS-EXEC-UNLOADED-EXIT "), Is.EqualTo(ExitCodes.NothingLoaded.ToString()), run.Describe("exec with nothing loaded must refuse"));
+        Assert.That(run.Find("kds-loader: no kernel is loaded for kexec"), Is.Not.Null, run.Describe("exec's refusal was not explained"));
+        Assert.That(Value(run, "KDS-CRASH-UNRESERVED-EXIT "), Is.EqualTo(ExitCodes.NoReservation.ToString()), run.Describe("crash load without crashkernel= must refuse"));
+        Assert.That(run.Find("kds-loader: no memory is reserved for a crash kernel"), Is.Not.Null, run.Describe("the missing reservation was not explained"));
         Assert.That(Value(run, "KDS-LOAD-EXIT "), Is.EqualTo("0"), run.Describe("kds-loader load failed"));
         Assert.That(Value(run, "KDS-KEXEC-LOADED "), Is.EqualTo("1"), run.Describe("kexec_loaded is not 1 after load"));
         Assert.That(run.Find("loaded with kexec_file_load"), Is.Not.Null, run.Describe("kds-loader did not say it used kexec_file_load"));
@@ -99,10 +105,12 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
             Assert.That(state.GetProperty("crashSize").GetUInt64(), Is.EqualTo(112UL << 20), "kexec_crash_size is the crashkernel= size");
             Assert.That(state.GetProperty("crashRanges").GetArrayLength(), Is.EqualTo(1));
             Assert.That(state.GetProperty("crashRanges")[0].GetProperty("bytes").GetUInt64(), Is.EqualTo(112UL << 20));
+            Assert.That(state.GetProperty("lockdown").GetString(), Is.EqualTo("none"), "Debian's kernels lock down only under Secure Boot");
+            Assert.That(state.GetProperty("secureBoot").GetString(), Is.EqualTo("not-efi"), "QEMU's pc machine boots by BIOS");
         }
 
-        // The crash kernel's command line, as the capture kernel logged it.
-        ConsoleLine? crashCommandLine = run.Lines.Where(l => l.Text.Contains("Command line:", StringComparison.Ordinal)).Skip(1).FirstOrDefault();
+        // The crash kernel's command line, as the capture kernel logged it (init/main.c).
+        ConsoleLine? crashCommandLine = run.Find("Kernel command line:", 2);
         Assert.That(crashCommandLine, Is.Not.Null, run.Describe("the crash kernel never logged its command line"));
         Assert.That(crashCommandLine!.Text, Does.Contain("nr_cpus=1").And.Contain("reset_devices").And.Contain("kds.capture=1")
             .And.Contain("elfcorehdr=").And.Not.Contain("crashkernel="), "the crash kernel got the crash parameters and the kernel's elfcorehdr=");
@@ -115,6 +123,18 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         Assert.That(dmesg, Does.Contain($"KDS-MARKER {marker}"), "the crashed kernel's log in the vmcore holds the marker");
         Assert.That(dmesg, Does.Contain("sysrq: Trigger a crash"));
         ReportTimes(run, "sysrq: Trigger a crash", "KDS-COPY-BEGIN");
+    }
+
+    /// <summary>The header check kds-loader makes before kexec_file_load accepts the real image, with the limit the kernel applies.</summary>
+    [Test]
+    public void The_debian_kernel_passes_the_bzimage_probe_with_a_2016_byte_limit()
+    {
+        BzImageProbe? probe = BzImageProbe.Read(kernel.Vmlinuz);
+
+        Assert.That(probe, Is.Not.Null);
+        Assert.That(probe!.Value.Version, Is.GreaterThanOrEqualTo((ushort)0x020c), "kexec_file_load needs boot protocol 2.12");
+        Assert.That(probe.Value.CommandLineSize, Is.EqualTo(2047u));
+        Assert.That(probe.Value.MaxFileLoadCommandLine, Is.EqualTo(2016));
     }
 
     private QemuRun Boot(string scenario, string commandLine, IReadOnlyList<QemuDisk> disks)

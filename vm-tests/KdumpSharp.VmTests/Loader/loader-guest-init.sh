@@ -23,6 +23,8 @@ fail() {
 mount -t proc proc /proc || fail "mount /proc"
 mount -t sysfs sysfs /sys || fail "mount /sys"
 mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
+# kds-loader status reads the lockdown mode from securityfs.
+mount -t securityfs securityfs /sys/kernel/security || fail "mount securityfs"
 mkdir -p /tmp
 
 scenario=
@@ -68,6 +70,11 @@ echo "KDS-STATUS-BEFORE $?"
 
 case "$scenario" in
     reboot)
+        # Refusals first: nothing is loaded yet, and this guest reserves no crash memory.
+        kds-loader exec --force
+        echo "KDS-EXEC-UNLOADED-EXIT $?"
+        kds-loader crash load /kexec/vmlinuz --initrd /kexec/initrd.img
+        echo "KDS-CRASH-UNRESERVED-EXIT $?"
         kds-loader load /kexec/vmlinuz --initrd /kexec/initrd.img --append "kds.marker2=$marker $append"
         echo "KDS-LOAD-EXIT $?"
         echo "KDS-KEXEC-LOADED $(cat /sys/kernel/kexec_loaded)"
