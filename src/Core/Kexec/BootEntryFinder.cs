@@ -49,11 +49,29 @@ public sealed class BootEntryFinder(SystemRoot root)
         string? kernel = FirstExisting("/boot", KernelNames, release)
             ?? Glob("/boot", "kernel-genkernel-", "-" + release);
         if (kernel is null)
-            return null;
+            return FromPackageBase(release);
         string? initrd = FirstExisting("/boot", InitrdNames, release)
             ?? Glob("/boot", "initramfs-genkernel-", "-" + release);
         string what = initrd is null ? "no initramfs found for it" : $"initramfs {Display(initrd)}";
         return new BootEntry(kernel, initrd, null, $"{Display(kernel)} is the running kernel's release {release} (uname -r); {what}");
+    }
+
+    /// <summary>
+    /// Arch Linux names /boot's files after the package, not the release: /boot/vmlinuz-linux
+    /// and /boot/initramfs-linux.img, with the package name in /usr/lib/modules/&lt;release&gt;/pkgbase.
+    /// </summary>
+    private BootEntry? FromPackageBase(string release)
+    {
+        string? package = root.ReadText($"/usr/lib/modules/{release}/pkgbase")?.Trim();
+        if (string.IsNullOrEmpty(package) || package.Contains('/'))
+            return null;
+        string kernel = root.Resolve($"/boot/vmlinuz-{package}");
+        if (!File.Exists(kernel))
+            return null;
+        string? initrd = FirstExisting("/boot", ["initramfs-{0}.img"], package);
+        string what = initrd is null ? "no initramfs found for it" : $"initramfs {Display(initrd)}";
+        return new BootEntry(kernel, initrd, null,
+            $"{Display(kernel)} belongs to package {package}, which /usr/lib/modules/{release}/pkgbase names for the running release {release} (uname -r); {what}");
     }
 
     /// <summary>The default BLS entry: loader.conf's or LoaderEntryDefault's glob, else the entry systemd-boot sorts first.</summary>

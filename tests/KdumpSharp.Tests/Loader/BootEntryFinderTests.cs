@@ -26,6 +26,21 @@ public class BootEntryFinderTests
     }
 
     [Test]
+    public void Arch_names_files_after_the_package_in_pkgbase()
+    {
+        using var system = new FakeSystem("6.6.1-arch1-1");
+        system.Write("/usr/lib/modules/6.6.1-arch1-1/pkgbase", "linux-lts\n");
+        string kernel = system.Write("/boot/vmlinuz-linux-lts", "k");
+        string initrd = system.Write("/boot/initramfs-linux-lts.img", "i");
+        system.Write("/boot/vmlinuz-linux", "another package");
+
+        BootEntry entry = new BootEntryFinder(system.Root).Find();
+
+        Assert.That((entry.Kernel, entry.Initrd), Is.EqualTo((kernel, initrd)));
+        Assert.That(entry.Reason, Does.Contain("package linux-lts").And.Contain("pkgbase"));
+    }
+
+    [Test]
     public void Says_when_the_running_release_has_no_initramfs()
     {
         using var system = new FakeSystem(Release);
