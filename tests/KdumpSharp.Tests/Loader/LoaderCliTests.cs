@@ -212,6 +212,26 @@ public class LoaderCliTests
     }
 
     [Test]
+    public void Crash_load_without_a_kernel_takes_the_running_release_only()
+    {
+        using var system = new FakeSystem("6.1.0-56-amd64");
+        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 0);
+        string kernel = system.WriteBzImage("/boot/vmlinuz-6.1.0-56-amd64");
+        string capture = system.Write("/var/lib/kds/capture.img", "i");
+
+        var (code, output, error) = Run(system, "crash", "load", "--initrd", capture);
+
+        AssertOneErrorLine(error, code, ExitCodes.NoReservation, "no memory is reserved");
+        Assert.That(output, Does.Contain($"kernel: {kernel} (/boot/vmlinuz-6.1.0-56-amd64 is the running kernel's release"));
+        Assert.That(output, Does.Contain($"initrd: {capture}"));
+
+        system.Write("/boot/loader/entries/other.conf", "linux /vmlinuz-other\n");
+        File.Delete(kernel);
+        var (missing, _, missingError) = Run(system, "crash", "load", "--initrd", capture);
+        AssertOneErrorLine(missingError, missing, ExitCodes.CannotOpen, "no kernel of the running release 6.1.0-56-amd64");
+    }
+
+    [Test]
     public void Command_line_and_reuse_together_are_a_usage_error()
     {
         using var system = new FakeSystem();
