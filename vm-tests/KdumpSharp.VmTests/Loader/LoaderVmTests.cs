@@ -61,14 +61,19 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         Assert.That(run.Find("kds-loader: no kernel is loaded for kexec"), Is.Not.Null, run.Describe("exec's refusal was not explained"));
         Assert.That(Value(run, "KDS-CRASH-UNRESERVED-EXIT "), Is.EqualTo(ExitCodes.NoReservation.ToString()), run.Describe("crash load without crashkernel= must refuse"));
         Assert.That(run.Find("kds-loader: no memory is reserved for a crash kernel"), Is.Not.Null, run.Describe("the missing reservation was not explained"));
+        Assert.That(Value(run, "KDS-FIRST-LOAD-EXIT "), Is.EqualTo("0"), run.Describe("the first kds-loader load failed"));
+        Assert.That(Value(run, "KDS-UNLOAD-EXIT "), Is.EqualTo("0"), run.Describe("kds-loader unload failed"));
+        Assert.That(Value(run, "KDS-AFTER-UNLOAD "), Is.EqualTo("0"), run.Describe("kexec_loaded is still 1 after unload"));
         Assert.That(Value(run, "KDS-LOAD-EXIT "), Is.EqualTo("0"), run.Describe("kds-loader load failed"));
         Assert.That(Value(run, "KDS-KEXEC-LOADED "), Is.EqualTo("1"), run.Describe("kexec_loaded is not 1 after load"));
         Assert.That(run.Find("loaded with kexec_file_load"), Is.Not.Null, run.Describe("kds-loader did not say it used kexec_file_load"));
         Assert.That(run.Find("Linux version", 2), Is.Not.Null, run.Describe("no second kernel boot on the console"));
         Assert.That(Value(run, "KDS-SECOND-KERNEL "), Is.EqualTo(kernel.Release), run.Describe("the second kernel runs another release"));
         string cmdline = Value(run, "KDS-CMDLINE ");
-        Assert.That(cmdline.Split(' '), Does.Contain($"kds.marker2={marker}").And.Contain("console=ttyS0"), run.Describe("the marker is not on the second kernel's command line"));
-        ReportTimes(run, "kds-loader exec --force", "KDS-SECOND-KERNEL");
+        Assert.That(cmdline.Split(' '), Does.Contain($"kds.marker2={marker}").And.Contain("console=ttyS0").And.Not.Contain("kds.marker2=unloaded"),
+            run.Describe("the second kernel is not the one loaded last, with the marker"));
+        ReportTimes(run, "KDS-STATUS-BEFORE", "KDS-EXEC-UNLOADED-EXIT");
+        ReportTimes(run, "rebooting into the loaded kernel now", "KDS-SECOND-KERNEL");
     }
 
     [Test]
@@ -98,6 +103,9 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         Assert.That(Value(run, "KDS-STATUS-AFTER "), Is.EqualTo("0"), run.Describe("status after arming must exit 0"));
         Assert.That(run.Find("crash kernel:   armed"), Is.Not.Null, run.Describe("status did not say 'armed'"));
 
+        Assert.That(Value(run, "KDS-UNLOAD-EXIT "), Is.EqualTo("0"), run.Describe("kds-loader crash unload failed"));
+        Assert.That(Value(run, "KDS-STATUS-UNLOADED "), Is.EqualTo("3"), run.Describe("status after crash unload must exit 3"));
+        Assert.That(Value(run, "KDS-RELOAD-EXIT "), Is.EqualTo("0"), run.Describe("arming again after unload failed"));
         using (JsonDocument json = JsonDocument.Parse(Value(run, "KDS-JSON ")))
         {
             JsonElement state = json.RootElement;

@@ -75,6 +75,12 @@ case "$scenario" in
         echo "KDS-EXEC-UNLOADED-EXIT $?"
         kds-loader crash load /kexec/vmlinuz --initrd /kexec/initrd.img
         echo "KDS-CRASH-UNRESERVED-EXIT $?"
+        # Load, unload, load again: unload must free the image whichever way it was loaded.
+        kds-loader load /kexec/vmlinuz --initrd /kexec/initrd.img --append "kds.marker2=unloaded"
+        echo "KDS-FIRST-LOAD-EXIT $?"
+        kds-loader unload
+        echo "KDS-UNLOAD-EXIT $?"
+        echo "KDS-AFTER-UNLOAD $(cat /sys/kernel/kexec_loaded)"
         kds-loader load /kexec/vmlinuz --initrd /kexec/initrd.img --append "kds.marker2=$marker $append"
         echo "KDS-LOAD-EXIT $?"
         echo "KDS-KEXEC-LOADED $(cat /sys/kernel/kexec_loaded)"
@@ -87,6 +93,12 @@ case "$scenario" in
         kds-loader status
         echo "KDS-STATUS-AFTER $?"
         echo "KDS-JSON $(kds-loader crash status --json)"
+        kds-loader crash unload
+        echo "KDS-UNLOAD-EXIT $?"
+        kds-loader crash status > /dev/null
+        echo "KDS-STATUS-UNLOADED $?"
+        kds-loader crash load /kexec/vmlinuz --initrd /kexec/initrd.img --append "$append"
+        echo "KDS-RELOAD-EXIT $?"
         [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "kexec_crash_loaded is not 1 after crash load"
         echo "KDS-MARKER $marker" > /dev/kmsg
         sync
