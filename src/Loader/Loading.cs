@@ -41,8 +41,8 @@ public static class Loading
     /// classic image builder.
     /// </summary>
     public static void ClassicKexecLoad(KexecFileRequest request) =>
-        throw new KexecFailureException(KexecFailureKind.Unsupported, "the classic kexec_load path is not in this build",
-            hint: $"load {request.Kernel} with --syscall file");
+        throw new KexecFailureException(KexecFailureKind.Unsupported,
+            $"the classic kexec_load path is not in this build, so {request.Kernel} can be loaded only with kexec_file_load");
 
     public static string Name(SyscallKind kind) => kind == SyscallKind.Classic ? "kexec_load" : "kexec_file_load";
 
