@@ -83,6 +83,7 @@ public static class LoaderCli
         {
             if (parse.GetValue(force))
             {
+                KexecReboot.EnsureLoaded(root);
                 output.WriteLine("kds-loader: syncing and rebooting into the loaded kernel now");
                 output.Flush();
                 KexecReboot.Now(root);

@@ -64,9 +64,10 @@ public class LoaderCliTests
         using var system = new FakeSystem();
         system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 0);
 
-        var (code, _, error) = Run(system, "exec", "--force");
+        var (code, output, error) = Run(system, "exec", "--force");
 
         AssertOneErrorLine(error, code, ExitCodes.NothingLoaded, "no kernel is loaded");
+        Assert.That(output, Is.Empty, "a refused exec must not announce a reboot");
     }
 
     [Test]

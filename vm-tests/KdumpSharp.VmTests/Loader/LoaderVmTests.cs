@@ -59,6 +59,8 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         Assert.That(Value(run, "KDS-STATUS-BEFORE "), Is.EqualTo("3"), run.Describe("status before any load must exit 3 (no crash kernel)"));
         Assert.That(Value(run, "KDS-EXEC-UNLOADED-EXIT "), Is.EqualTo(ExitCodes.NothingLoaded.ToString()), run.Describe("exec with nothing loaded must refuse"));
         Assert.That(run.Find("kds-loader: no kernel is loaded for kexec"), Is.Not.Null, run.Describe("exec's refusal was not explained"));
+        Assert.That(run.Lines.Count(l => l.Text.Contains("rebooting into the loaded kernel now", StringComparison.Ordinal)), Is.EqualTo(1),
+            run.Describe("only the exec that reboots may say it is rebooting"));
         Assert.That(Value(run, "KDS-CRASH-UNRESERVED-EXIT "), Is.EqualTo(ExitCodes.NoReservation.ToString()), run.Describe("crash load without crashkernel= must refuse"));
         Assert.That(run.Find("kds-loader: no memory is reserved for a crash kernel"), Is.Not.Null, run.Describe("the missing reservation was not explained"));
         Assert.That(Value(run, "KDS-FIRST-LOAD-EXIT "), Is.EqualTo("0"), run.Describe("the first kds-loader load failed"));
