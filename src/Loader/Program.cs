@@ -2,9 +2,5 @@ namespace KdumpSharp.Loader;
 
 public static class Program
 {
-    public static int Main(string[] args)
-    {
-        Console.Error.WriteLine("kds-loader: no commands yet");
-        return 2;
-    }
+    public static int Main(string[] args) => LoaderCli.Run(args, Console.Out, Console.Error);
 }

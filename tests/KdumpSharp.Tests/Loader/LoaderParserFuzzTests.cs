@@ -1,0 +1,73 @@
+using System.Text;
+using KdumpSharp.Kexec;
+
+namespace KdumpSharp.Tests.Loader;
+
+/// <summary>
+/// The loader's parsers read files a user or a distribution wrote (grub.cfg, BLS entries,
+/// /proc/iomem, a bzImage header). Damaged copies must parse to something or nothing, never throw
+/// or hang.
+/// </summary>
+public class LoaderParserFuzzTests
+{
+    private const int Cases = 2000;
+
+    private static readonly string Grub = "set default=\"1>0\"\nmenuentry 'A' $menuentry_id_option 'a' {\n linux /vmlinuz-1 root=/dev/sda ro\n initrd /initrd-1\n}\n"
+        + "submenu 'S' {\n menuentry \"B\" {\n  linux /vmlinuz-2 quiet\n }\n if [ x ]; then\n  y\n fi\n}\n";
+
+    private static readonly string Bls = "title T\nversion 6.1.0\nsort-key debian\nlinux /vmlinuz\ninitrd /a /b\noptions root=x\noptions quiet\n";
+
+    private static readonly string Iomem = "00000000-00000fff : Reserved\n00100000-bffdffff : System RAM\n  a9000000-b0ffffff : Crash kernel\n";
+
+    [Test]
+    public void Damaged_text_inputs_parse_without_exceptions()
+    {
+        var random = new Random(5);
+        const string alphabet = "{}'\"\\>$ \n\t-:=#[]0123456789abcdefx";
+        foreach (string seed in new[] { Grub, Bls, Iomem })
+        {
+            for (int i = 0; i < Cases; i++)
+            {
+                var text = new StringBuilder(seed);
+                for (int edits = random.Next(1, 8); edits > 0 && text.Length > 0; edits--)
+                {
+                    int at = random.Next(text.Length);
+                    switch (random.Next(3))
+                    {
+                        case 0: text.Remove(at, Math.Min(random.Next(1, 12), text.Length - at)); break;
+                        case 1: text.Insert(at, alphabet[random.Next(alphabet.Length)]); break;
+                        default: text[at] = alphabet[random.Next(alphabet.Length)]; break;
+                    }
+                }
+                string input = text.ToString();
+                GrubMenu menu = GrubMenu.Parse(input);
+                _ = menu.Select("1>0");
+                _ = menu.Select(menu.Default ?? "0");
+                BlsEntry entry = BlsEntry.Parse("x.conf", input);
+                _ = entry.Matches("x*");
+                _ = KexecStatus.ParseIomem(input);
+                _ = KexecStatus.ParseLockdown(input);
+                _ = KernelCommandLine.ForCrash(input);
+            }
+        }
+    }
+
+    [Test]
+    public void Damaged_bzimage_headers_probe_without_exceptions()
+    {
+        var random = new Random(7);
+        byte[] valid = new byte[BzImageProbe.HeaderBytes];
+        "HdrS"u8.CopyTo(valid.AsSpan(0x202));
+        valid[0x206] = 0x0f;
+        valid[0x207] = 0x02;
+        for (int i = 0; i < Cases; i++)
+        {
+            byte[] header = valid[..random.Next(valid.Length + 1)];
+            if (header.Length > 0)
+                header[random.Next(header.Length)] ^= (byte)(1 << random.Next(8));
+            BzImageProbe? probe = BzImageProbe.Parse(header);
+            if (probe is { } found)
+                Assert.That(found.MaxFileLoadCommandLine, Is.GreaterThanOrEqualTo(0));
+        }
+    }
+}
