@@ -1,3 +1,5 @@
+using KdumpSharp.CrashEnvironment;
+using KdumpSharp.Initramfs;
 using KdumpSharp.Kexec;
 
 namespace KdumpSharp.Loader;
@@ -22,6 +24,8 @@ public static class ErrorRenderer
         UsageException u => (ExitCodes.Usage, u.Message),
         KexecFailureException f => (CodeOf(f.Kind), WithHint(f)),
         KexecException k => (CodeOfErrno(k.Errno), WithHint(k)),
+        InitramfsInputException i => (ExitCodes.CrashInitramfs, i.Message),
+        CaptureConfigurationException c => (ExitCodes.CrashInitramfs, c.Message),
         FileNotFoundException nf => (ExitCodes.CannotOpen, $"{nf.FileName ?? "file"}: no such file"),
         DirectoryNotFoundException d => (ExitCodes.CannotOpen, d.Message),
         UnauthorizedAccessException a => (ExitCodes.NotRoot, $"permission denied: {a.Message} (run kds-loader as root)"),

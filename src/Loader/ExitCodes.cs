@@ -43,4 +43,7 @@ public static class ExitCodes
 
     /// <summary>The kernel refused for another reason (EBUSY, EINVAL, ENOMEM) or systemctl kexec failed.</summary>
     public const int KexecFailed = 13;
+
+    /// <summary>crash load: the crash initramfs could not be built (capture.conf, kds-capture, a library or module is missing or malformed).</summary>
+    public const int CrashInitramfs = 14;
 }

@@ -12,7 +12,11 @@ public enum SyscallKind
 }
 
 /// <summary>What the user asked for on the load command line.</summary>
-public sealed record LoadOptions(string? Kernel, string? Initrd, bool ReuseCommandLine, string? Append, string? CommandLine, SyscallKind Syscall, bool Crash);
+public sealed record LoadOptions(string? Kernel, string? Initrd, bool ReuseCommandLine, string? Append, string? CommandLine, SyscallKind Syscall, bool Crash)
+{
+    /// <summary>Parameters the initramfs needs (the built crash initramfs's norandmaps), added before --append's.</summary>
+    public string? Required { get; init; }
+}
 
 /// <summary>The kernel, initramfs and command line chosen from <see cref="LoadOptions"/> and the system, with the reasons.</summary>
 public sealed record LoadPlan(KexecFileRequest Request, string KernelReason, string CommandLineReason)
@@ -21,8 +25,6 @@ public sealed record LoadPlan(KexecFileRequest Request, string KernelReason, str
     {
         if (options.CommandLine is not null && options.ReuseCommandLine)
             throw new UsageException("--command-line and --reuse-cmdline both say where the command line starts; give one");
-        if (options.Crash && options.Initrd is null)
-            throw new UsageException("crash load needs --initrd: the capture initramfs that saves /proc/vmcore");
 
         BootEntry? found = null;
         string kernel, reason;
@@ -58,7 +60,9 @@ public sealed record LoadPlan(KexecFileRequest Request, string KernelReason, str
             start = KernelCommandLine.ForCrash(start);
             why += " with the crash kernel's parameters";
         }
-        string line = KernelCommandLine.Add(start, [options.Append]);
+        string line = KernelCommandLine.Add(start, [options.Required, options.Append]);
+        if (options.Required is not null)
+            why += $" and what the initramfs needs ({options.Required})";
         if (options.Append is not null)
             why += " and --append";
         return new LoadPlan(new KexecFileRequest(kernel, initrd, line, options.Crash), reason, why);

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using KdumpSharp.CrashEnvironment;
+using KdumpSharp.Initramfs;
 using KdumpSharp.Kexec;
 
 namespace KdumpSharp.Loader;
@@ -59,10 +61,21 @@ public static class LoaderCli
         };
         syscall.AcceptOnlyFromAmong("auto", "file", "classic");
         var command = new Command(name, description) { kernel, initrd, reuse, append, commandLine, syscall };
+        var captureDirectory = new Option<string?>("--capture-dir")
+        {
+            Description = $"the published kds-capture for the built crash initramfs (default: beside kds-loader, else {CrashInitramfsSources.PackagedCaptureDirectory})",
+        };
+        if (crash)
+        {
+            initrd.Description = $"the capture initramfs (default: built from {CaptureConfiguration.DefaultPath} and cached in {CrashInitramfsCache.DefaultDirectory})";
+            command.Options.Add(captureDirectory);
+        }
         command.SetAction(parse =>
         {
             var options = new LoadOptions(parse.GetValue(kernel), parse.GetValue(initrd), parse.GetValue(reuse),
                 parse.GetValue(append), parse.GetValue(commandLine), ParseSyscall(parse.GetValue(syscall)!), crash);
+            if (crash && options.Initrd is null)
+                options = CrashInitramfsStep.Prepare(options, parse.GetValue(captureDirectory), root, output);
             LoadPlan plan = LoadPlan.Make(options, root);
             foreach (string line in plan.Describe())
                 output.WriteLine(line);

@@ -185,30 +185,10 @@ public sealed class CrashInit(TextWriter console, Func<ulong, IProgress<double>?
         foreach (string entry in Directory.EnumerateFileSystemEntries("/sys/class/block").Order(StringComparer.Ordinal))
         {
             string device = "/dev/" + Path.GetFileName(entry);
-            if (File.Exists(device) && Matches(device, target))
+            if (Ext4Superblock.Identifies(device, target))
                 return device;
         }
         return null;
-    }
-
-    private static bool Matches(string device, string target)
-    {
-        Span<byte> bytes = stackalloc byte[Ext4Superblock.Size];
-        try
-        {
-            using var handle = File.OpenHandle(device);
-            if (RandomAccess.Read(handle, bytes, Ext4Superblock.DeviceOffset) < bytes.Length)
-                return false;
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-        if (!Ext4Superblock.TryRead(bytes, out Ext4Superblock superblock))
-            return false;
-        if (target.StartsWith("UUID=", StringComparison.Ordinal))
-            return Guid.TryParse(target["UUID=".Length..], out Guid uuid) && uuid == superblock.Uuid;
-        return target.StartsWith("LABEL=", StringComparison.Ordinal) && superblock.Label == target["LABEL=".Length..];
     }
 
     private void Capture(CaptureConfiguration configuration, string device)

@@ -48,4 +48,30 @@ public readonly struct Ext4Superblock
         result = new Ext4Superblock(uuid, Encoding.UTF8.GetString(nul >= 0 ? name[..nul] : name));
         return true;
     }
+
+    /// <summary>
+    /// Whether the device at <paramref name="devicePath"/> holds the ext2/3/4 file system that
+    /// <paramref name="target"/> (UUID=… or LABEL=…) names; false when it cannot be read.
+    /// </summary>
+    public static bool Identifies(string devicePath, string target)
+    {
+        if (!File.Exists(devicePath))
+            return false;
+        Span<byte> bytes = stackalloc byte[Size];
+        try
+        {
+            using var handle = File.OpenHandle(devicePath);
+            if (RandomAccess.Read(handle, bytes, DeviceOffset) < bytes.Length)
+                return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+        if (!TryRead(bytes, out Ext4Superblock superblock))
+            return false;
+        if (target.StartsWith("UUID=", StringComparison.Ordinal))
+            return Guid.TryParse(target["UUID=".Length..], out Guid uuid) && uuid == superblock.Uuid;
+        return target.StartsWith("LABEL=", StringComparison.Ordinal) && superblock.Label == target["LABEL=".Length..];
+    }
 }

@@ -160,6 +160,32 @@ public static class CrashInitramfsBuilder
         return new CrashInitramfs(compressed, uncompressed, files, modules);
     }
 
+    /// <summary>
+    /// Every host file the image copies, as (archive path, host path): the executable, the
+    /// libraries it maps and dlopens, the debug shell and the module closure. The cache hashes them.
+    /// </summary>
+    public static IEnumerable<(string ArchivePath, string HostPath)> HostFiles(CrashInitramfsRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string executable = Path.GetFullPath(Path.Combine(request.CaptureDirectory, CaptureExecutable));
+        if (!File.Exists(executable))
+            throw new FileNotFoundException($"{executable}: no published kds-capture here", executable);
+        yield return ("init", executable);
+        var resolver = new SharedLibraryResolver(request.LibraryRoot);
+        var closures = new List<ExecutableDependencies> { resolver.Resolve(executable) };
+        foreach (string library in CodecLibraries)
+        {
+            if (FindLibrary(request.LibraryRoot, library) is string libraryPath)
+                closures.Add(resolver.Resolve(libraryPath));
+        }
+        if (request.DebugShell is string shell)
+            closures.Add(resolver.Resolve(shell));
+        foreach (SharedObject file in closures.SelectMany(c => c.Files))
+            yield return (file.Path, file.HostPath);
+        foreach (KernelModule module in new KernelModuleResolver(request.ModulesDirectory).Resolve(request.Modules).LoadOrder)
+            yield return ($"lib/modules/{request.KernelRelease}/{module.RelativePath}", module.FullPath);
+    }
+
     private static void AddClosure(NewcArchiveWriter writer, List<string> files, ExecutableDependencies dependencies, bool skipExecutable)
     {
         foreach (SharedObject file in dependencies.Files)

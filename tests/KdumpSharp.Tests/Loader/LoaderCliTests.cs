@@ -107,13 +107,15 @@ public class LoaderCliTests
     }
 
     [Test]
-    public void Crash_load_without_initrd_is_a_usage_error()
+    public void Crash_load_without_initrd_builds_from_capture_conf_and_names_it_when_missing()
     {
         using var system = new FakeSystem();
 
-        var (code, _, error) = Run(system, "crash", "load", "/nonexistent");
+        system.Write("/opt/kds/kds-capture", "stands in for the published program");
 
-        AssertOneErrorLine(error, code, ExitCodes.Usage, "--initrd");
+        var (code, _, error) = Run(system, "crash", "load", "/nonexistent", "--capture-dir", system.PathOf("/opt/kds"));
+
+        AssertOneErrorLine(error, code, ExitCodes.CrashInitramfs, "/etc/kdumpsharp/capture.conf: no such file");
     }
 
     [Test]
