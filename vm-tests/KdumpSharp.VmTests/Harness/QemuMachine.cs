@@ -22,6 +22,9 @@ public sealed record QemuOptions
 
     /// <summary>QEMU is killed when the guest runs longer than this.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Called with each console line as it arrives (the demo streams the guest's console); on the reading thread.</summary>
+    public Action<string>? OnLine { get; init; }
 }
 
 /// <summary>One console line and when the host read it, counted from QEMU's start.</summary>
@@ -119,7 +122,7 @@ public static class QemuMachine
             // The guest never reads the console; EOF on stdin keeps QEMU from waiting for a terminal.
             process.StandardInput.Close();
             Task<string> stderr = process.StandardError.ReadToEndAsync();
-            Task console = Task.Run(() => Pump(process.StandardOutput.BaseStream, log, lines, clock));
+            Task console = Task.Run(() => Pump(process.StandardOutput.BaseStream, log, lines, clock, options.OnLine));
             bool exited = process.WaitForExit(options.Timeout);
             if (!exited)
             {
@@ -161,7 +164,7 @@ public static class QemuMachine
     }
 
     /// <summary>Copies the console to the log and splits it into lines (CR dropped, as the serial console sends CRLF).</summary>
-    private static void Pump(Stream console, FileStream log, List<ConsoleLine> lines, Stopwatch clock)
+    private static void Pump(Stream console, FileStream log, List<ConsoleLine> lines, Stopwatch clock, Action<string>? onLine)
     {
         byte[] buffer = new byte[16384];
         var current = new MemoryStream();
@@ -174,7 +177,7 @@ public static class QemuMachine
                 byte b = buffer[i];
                 if (b == (byte)'\n')
                 {
-                    Add(lines, clock, current);
+                    onLine?.Invoke(Add(lines, clock, current).Text);
                     current.SetLength(0);
                 }
                 else if (b != (byte)'\r')
@@ -182,13 +185,14 @@ public static class QemuMachine
             }
         }
         if (current.Length > 0)
-            Add(lines, clock, current);
+            onLine?.Invoke(Add(lines, clock, current).Text);
     }
 
-    private static void Add(List<ConsoleLine> lines, Stopwatch clock, MemoryStream current)
+    private static ConsoleLine Add(List<ConsoleLine> lines, Stopwatch clock, MemoryStream current)
     {
         var line = new ConsoleLine(clock.Elapsed, Encoding.UTF8.GetString(current.GetBuffer(), 0, (int)current.Length));
         lock (lines)
             lines.Add(line);
+        return line;
     }
 }

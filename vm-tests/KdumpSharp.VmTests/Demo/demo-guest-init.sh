@@ -1,0 +1,50 @@
+#!/bin/sh
+# /init of the demo's first kernel (built by MainJobDemo.cs): a small machine with kds-loader in
+# /usr/bin, kds-capture where a package puts it, its kernel in /boot and its modules in
+# /lib/modules, and /etc/kdumpsharp/capture.conf naming the ext4 disk /dev/vda. It arms the crash
+# kernel the way an administrator would (kds-loader crash load, no arguments), writes a marker
+# to the kernel log and panics. Lines starting with "KDS-" are read by the host.
+
+export PATH=/bin:/usr/sbin:/usr/bin
+# No diagnostics IPC socket for kds-loader: there is nothing to attach to it here.
+export DOTNET_EnableDiagnostics=0
+
+fail() {
+    echo "KDS-FAIL: $*"
+    poweroff -f
+}
+
+mount -t proc proc /proc || fail "mount /proc"
+mount -t sysfs sysfs /sys || fail "mount /sys"
+mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
+# kds-loader status reads the lockdown mode from securityfs.
+mount -t securityfs securityfs /sys/kernel/security || fail "mount securityfs"
+mkdir -p /tmp /var/lib
+
+marker=
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        kds.marker=*) marker="${arg#kds.marker=}" ;;
+    esac
+done
+[ -n "$marker" ] || fail "no kds.marker= on the kernel command line"
+
+while read -r module; do
+    insmod "$module" || fail "insmod $module"
+done < /etc/kds/modules
+tries=0
+while [ ! -b /dev/vda ]; do
+    tries=$((tries + 1))
+    [ "$tries" -gt 300 ] && fail "the target disk /dev/vda did not appear"
+    sleep 0.1
+done
+
+echo "KDS-STEP kds-loader crash load"
+kds-loader crash load || fail "kds-loader crash load exited with $?"
+echo "KDS-STEP kds-loader status"
+kds-loader status || fail "kds-loader status exited with $? after crash load"
+echo "KDS-STEP marker to /dev/kmsg and echo c > /proc/sysrq-trigger"
+echo "KDS-MARKER $marker" > /dev/kmsg
+sync
+echo c > /proc/sysrq-trigger
+fail "still running after sysrq-c"
