@@ -89,7 +89,7 @@ public sealed partial class MainJobDemo(TextWriter narration)
             Say($"     {line}");
 
         string marker = "kds-demo-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
-        Step($"5. booting QEMU (TCG, {GuestMemoryMiB} MiB, crashkernel={CrashKernelMiB}M): crash load, status, marker, sysrq-c, then the crash kernel captures");
+        Step($"5. booting QEMU (TCG, {GuestMemoryMiB} MiB, crashkernel={CrashKernelMiB}M): crash load (built), crash load again (reused), status, marker, sysrq-c; the crash kernel's kds-capture saves the dump and reboots");
         QemuRun run = Boot(directory, initramfs, disk, marker);
         Say($"   QEMU exited after {run.Elapsed.TotalSeconds:0} s");
 
@@ -189,8 +189,11 @@ public sealed partial class MainJobDemo(TextWriter narration)
         }
         if (run.Lines.FirstOrDefault(l => l.Text.Contains("KDS-FAIL:", StringComparison.Ordinal)) is ConsoleLine failure)
             throw new MainJobDemoException(run.Describe($"the first kernel failed: {failure.Text}"));
-        if (run.Find("Starting crashdump kernel") is null)
+        // The crash kernel's boot is the console's second "Linux version" banner.
+        if (run.Find("Linux version", occurrence: 2) is null)
             throw new MainJobDemoException(run.Describe("the panic did not start the crash kernel"));
+        if (run.Find("kds-capture: ") is not null && run.Find("capture done") is null)
+            throw new MainJobDemoException(run.Describe("kds-capture did not finish the capture"));
         return run;
     }
 

@@ -9,6 +9,11 @@ export PATH=/bin:/usr/sbin:/usr/bin
 # No diagnostics IPC socket for kds-loader: there is nothing to attach to it here.
 export DOTNET_EnableDiagnostics=0
 
+# Through the kernel log, so each step has the kernel's timestamp on the console and is in the dump's dmesg.
+step() {
+    echo "KDS-STEP $*" > /dev/kmsg
+}
+
 fail() {
     echo "KDS-FAIL: $*"
     poweroff -f
@@ -39,11 +44,14 @@ while [ ! -b /dev/vda ]; do
     sleep 0.1
 done
 
-echo "KDS-STEP kds-loader crash load"
+step "kds-loader crash load: builds the crash initramfs from /etc/kdumpsharp/capture.conf"
 kds-loader crash load || fail "kds-loader crash load exited with $?"
-echo "KDS-STEP kds-loader status"
+step "kds-loader crash unload, crash load: the cached image is reused"
+kds-loader crash unload || fail "kds-loader crash unload exited with $?"
+kds-loader crash load || fail "the second kds-loader crash load exited with $?"
+step "kds-loader status"
 kds-loader status || fail "kds-loader status exited with $? after crash load"
-echo "KDS-STEP marker to /dev/kmsg and echo c > /proc/sysrq-trigger"
+step "marker to /dev/kmsg, then echo c > /proc/sysrq-trigger"
 echo "KDS-MARKER $marker" > /dev/kmsg
 sync
 echo c > /proc/sysrq-trigger
