@@ -108,8 +108,9 @@ public sealed partial class MainJobDemo(TextWriter narration)
         string dmesg = Analyzer("dmesg", vmcore);
         foreach (string line in dmesg.TrimEnd().Split('\n').TakeLast(12))
             Say("   " + line);
-        if (!dmesg.Contains($"KDS-MARKER {marker}", StringComparison.Ordinal))
-            throw new MainJobDemoException($"the dump's kernel log lacks the marker 'KDS-MARKER {marker}' written before the panic");
+        string markerLine = dmesg.Split('\n').FirstOrDefault(l => l.Contains($"KDS-MARKER {marker}", StringComparison.Ordinal))
+            ?? throw new MainJobDemoException($"the dump's kernel log lacks the marker 'KDS-MARKER {marker}' written before the panic");
+        Say($"   the marker written just before the panic is in the dump's log: {markerLine.Trim()}");
 
         Say("");
         Say($"done in {_clock.Elapsed.TotalSeconds:0} s. The dump: {dump} (vmcore.kds, vmcore-dmesg.txt, capture.log);");
