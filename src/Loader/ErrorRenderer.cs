@@ -21,6 +21,7 @@ public static class ErrorRenderer
     {
         UsageException u => (ExitCodes.Usage, u.Message),
         KexecFailureException f => (CodeOf(f.Kind), WithHint(f)),
+        BzImageFormatException b => (ExitCodes.NotBzImage, b.Message),
         KexecException k => (CodeOfErrno(k.Errno), WithHint(k)),
         FileNotFoundException nf => (ExitCodes.CannotOpen, $"{nf.FileName ?? "file"}: no such file"),
         DirectoryNotFoundException d => (ExitCodes.CannotOpen, d.Message),

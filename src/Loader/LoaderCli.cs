@@ -58,7 +58,9 @@ public static class LoaderCli
             DefaultValueFactory = _ => "auto",
         };
         syscall.AcceptOnlyFromAmong("auto", "file", "classic");
-        var command = new Command(name, description) { kernel, initrd, reuse, append, commandLine, syscall };
+        // Test hook, documented in docs/kexec.md: proves in a VM that the purgatory refuses an image whose checksum does not match.
+        var corrupt = new Option<int?>("--debug-corrupt-segment") { Hidden = true };
+        var command = new Command(name, description) { kernel, initrd, reuse, append, commandLine, syscall, corrupt };
         command.SetAction(parse =>
         {
             var options = new LoadOptions(parse.GetValue(kernel), parse.GetValue(initrd), parse.GetValue(reuse),
@@ -66,7 +68,7 @@ public static class LoaderCli
             LoadPlan plan = LoadPlan.Make(options, root);
             foreach (string line in plan.Describe())
                 output.WriteLine(line);
-            SyscallKind used = Loading.Load(plan, options.Syscall, root, output);
+            SyscallKind used = Loading.Load(plan, options.Syscall, root, output, parse.GetValue(corrupt));
             output.WriteLine(crash
                 ? $"crash kernel armed with {Loading.Name(used)}"
                 : $"loaded with {Loading.Name(used)}; boot it with 'kds-loader exec'");
@@ -108,7 +110,7 @@ public static class LoaderCli
         var command = new Command(name, description);
         command.SetAction(_ =>
         {
-            KexecFile.Unload(crash, root);
+            Loading.Unload(crash, root);
             output.WriteLine(crash ? "crash kernel unloaded" : "kernel unloaded");
             return ExitCodes.Success;
         });
