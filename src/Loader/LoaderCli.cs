@@ -21,6 +21,7 @@ public static class LoaderCli
                 LoadCommand("load", "arm a crash kernel (KEXEC_FILE_ON_CRASH) with a capture initramfs", crash: true, root, output),
                 UnloadCommand("unload", "disarm the crash kernel", crash: true, root, output),
                 StatusCommand("status", root, output),
+                EstimateCommand(root, output),
             },
         };
 
@@ -132,6 +133,40 @@ public static class LoaderCli
                     output.WriteLine(line);
             }
             return status.CrashLoaded == true ? ExitCodes.Success : ExitCodes.NotArmed;
+        });
+        return command;
+    }
+
+    private static Command EstimateCommand(SystemRoot root, TextWriter output)
+    {
+        var kernel = new Argument<string?>("KERNEL")
+        {
+            Description = "the crash kernel's bzImage (default: the running release in /boot)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var initrd = new Option<string?>("--initrd") { Description = "the capture initramfs (default: a 9 MB one, the size the runtime was measured with)" };
+        var command = new Command("estimate", "the crashkernel= this machine needs for a crash kernel with our capture environment; exit 0 if the reservation suffices, 3 if not")
+        {
+            kernel, initrd,
+        };
+        command.SetAction(parse =>
+        {
+            string release = root.KernelRelease ?? "";
+            string path = parse.GetValue(kernel)
+                ?? new BootEntryFinder(root).FromRunningRelease(release)?.Kernel
+                ?? throw new KexecFailureException(KexecFailureKind.NoKernelFound,
+                    $"found no kernel of the running release {release} in /boot", hint: "name the kernel: kds-loader crash estimate /path/to/vmlinuz");
+            string? initrdPath = parse.GetValue(initrd);
+            if (initrdPath is not null && !File.Exists(initrdPath))
+                throw new FileNotFoundException($"{initrdPath}: no such file", initrdPath);
+            long initrdBytes = initrdPath is null ? CrashReservationEstimate.MeasuredInitrdBytes : new FileInfo(initrdPath).Length;
+            BzImage image = BzImage.Read(path);
+            KexecStatus status = KexecStatus.Read(root);
+            CrashMachine machine = CrashReservationEstimate.ReadMachine(root);
+            CrashReservation estimate = CrashReservationEstimate.Estimate(image, initrdBytes, release, machine, status.CrashSize);
+            foreach (string line in StatusReport.Estimate(estimate, path, initrdPath, initrdBytes, machine))
+                output.WriteLine(line);
+            return estimate.Suffices ? ExitCodes.Success : ExitCodes.NotArmed;
         });
         return command;
     }

@@ -31,6 +31,10 @@ public static class ClassicKexec
             throw new KexecFailureException(KexecFailureKind.CommandLineTooLong,
                 $"the command line is {length} bytes; {request.Kernel} takes at most {kernel.MaxCommandLineLength} (cmdline_size)",
                 hint: "drop parameters the new kernel does not need");
+        // The layout came from that root's memory map and zero page; only this machine's may go to this kernel.
+        if (root != SystemRoot.Live)
+            throw new KexecFailureException(KexecFailureKind.Unsupported,
+                $"the kexec_load image of {request.Kernel} was laid out from {root.Directory}, not from this machine, so it is not loaded");
         KexecLoad.Load(image.Image, request.OnCrash ? KexecLoadFlags.OnCrash : KexecLoadFlags.None, root.Directory);
         return image.CommandLine;
     }

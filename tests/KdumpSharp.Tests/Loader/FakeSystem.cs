@@ -30,7 +30,7 @@ internal sealed class FakeSystem : IDisposable
         return path;
     }
 
-    /// <summary>A file that passes the "HdrS" probe: protocol 2.15, cmdline_size 2047, like Debian's kernels.</summary>
+    /// <summary>A bzImage header as <see cref="BzImageBytes"/> writes it, at <paramref name="absolute"/>.</summary>
     public string WriteBzImage(string absolute, int length = 8192) => Write(absolute, BzImageBytes(length));
 
     /// <summary>
