@@ -42,6 +42,9 @@ public static class CrashReservationEstimate
     /// <summary>The crash initramfs the minimum was measured with: 9.0 MB zstd (README).</summary>
     public const long MeasuredInitrdBytes = 9_000_000;
 
+    /// <summary>x86-64's 52-bit physical address limit (MAX_PHYSMEM_BITS with 5-level paging); a range beyond it is not RAM.</summary>
+    private const ulong MaxPhysical = 1UL << 52;
+
     private static readonly CrashMachine MeasuredMachine = new(Cpus: 2, RamRanges: 2, TotalRam: 320UL << 20);
 
     /// <summary>Smallest crashkernel= that captured, per kernel series; later series use the latest measured one.</summary>
@@ -86,7 +89,7 @@ public static class CrashReservationEstimate
                 continue;
             string[] span = line[..line.IndexOf(' ', StringComparison.Ordinal)].Split('-');
             if (span.Length == 2 && ulong.TryParse(span[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong start)
-                && ulong.TryParse(span[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong last) && last > start)
+                && ulong.TryParse(span[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong last) && last > start && last < MaxPhysical)
                 ram.Add(new PhysicalRange(new(start), new(last + 1)));
         }
         ulong total = ram.Aggregate(0UL, (sum, r) => sum + r.Length);

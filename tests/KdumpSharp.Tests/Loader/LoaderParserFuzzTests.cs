@@ -51,4 +51,33 @@ public class LoaderParserFuzzTests
             }
         }
     }
+
+    [Test]
+    public void Damaged_iomem_meminfo_and_releases_estimate_without_exceptions()
+    {
+        var random = new Random(11);
+        const string alphabet = " \n-:0123456789abcdefxkBMemTotal.+";
+        using var system = new FakeSystem();
+        BzImage kernel = BzImage.Parse("vmlinuz", FakeSystem.BzImageBytes());
+        string seed = Iomem + "MemTotal:  327680 kB\n6.12.117+deb12-amd64";
+        for (int i = 0; i < Cases / 4; i++)
+        {
+            var text = new StringBuilder(seed);
+            for (int edits = random.Next(1, 8); edits > 0 && text.Length > 0; edits--)
+            {
+                int at = random.Next(text.Length);
+                if (random.Next(2) == 0)
+                    text.Remove(at, Math.Min(random.Next(1, 12), text.Length - at));
+                else
+                    text[at] = alphabet[random.Next(alphabet.Length)];
+            }
+            string input = text.ToString();
+            system.Write("/proc/iomem", input);
+            system.Write("/proc/meminfo", input);
+            CrashMachine machine = CrashReservationEstimate.ReadMachine(system.Root);
+            Assert.That(machine.Cpus, Is.GreaterThanOrEqualTo(1));
+            CrashReservation estimate = CrashReservationEstimate.Estimate(kernel, random.Next(1 << 26), input, machine, null);
+            Assert.That(estimate.MeasuredFor, Is.EqualTo("6.1").Or.EqualTo("6.12"));
+        }
+    }
 }
