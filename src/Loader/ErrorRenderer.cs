@@ -23,6 +23,7 @@ public static class ErrorRenderer
     {
         UsageException u => (ExitCodes.Usage, u.Message),
         KexecFailureException f => (CodeOf(f.Kind), WithHint(f)),
+        BzImageFormatException b => (ExitCodes.NotBzImage, b.Message),
         KexecException k => (CodeOfErrno(k.Errno), WithHint(k)),
         InitramfsInputException i => (ExitCodes.CrashInitramfs, i.Message),
         CaptureConfigurationException c => (ExitCodes.CrashInitramfs, c.Message),

@@ -38,7 +38,7 @@ public static class ExitCodes
     /// <summary>exec: nothing is loaded.</summary>
     public const int NothingLoaded = 11;
 
-    /// <summary>The kernel lacks kexec_file_load, or this build lacks the classic kexec_load path.</summary>
+    /// <summary>The kernel lacks kexec_file_load, or a classic image was laid out from a root other than this machine.</summary>
     public const int Unsupported = 12;
 
     /// <summary>The kernel refused for another reason (EBUSY, EINVAL, ENOMEM) or systemctl kexec failed.</summary>

@@ -23,6 +23,7 @@ public static class LoaderCli
                 LoadCommand("load", "arm a crash kernel (KEXEC_FILE_ON_CRASH) with a capture initramfs", crash: true, root, output),
                 UnloadCommand("unload", "disarm the crash kernel", crash: true, root, output),
                 StatusCommand("status", root, output),
+                EstimateCommand(root, output),
             },
         };
 
@@ -60,7 +61,9 @@ public static class LoaderCli
             DefaultValueFactory = _ => "auto",
         };
         syscall.AcceptOnlyFromAmong("auto", "file", "classic");
-        var command = new Command(name, description) { kernel, initrd, reuse, append, commandLine, syscall };
+        // Test hook, documented in docs/kexec.md: proves in a VM that the purgatory refuses an image whose checksum does not match.
+        var corrupt = new Option<int?>("--debug-corrupt-segment") { Hidden = true };
+        var command = new Command(name, description) { kernel, initrd, reuse, append, commandLine, syscall, corrupt };
         var captureDirectory = new Option<string?>("--capture-dir")
         {
             Description = $"the published kds-capture for the built crash initramfs (default: beside kds-loader, else {CrashInitramfsSources.PackagedCaptureDirectory})",
@@ -79,7 +82,7 @@ public static class LoaderCli
             LoadPlan plan = LoadPlan.Make(options, root);
             foreach (string line in plan.Describe())
                 output.WriteLine(line);
-            SyscallKind used = Loading.Load(plan, options.Syscall, root, output);
+            SyscallKind used = Loading.Load(plan, options.Syscall, root, output, parse.GetValue(corrupt));
             output.WriteLine(crash
                 ? $"crash kernel armed with {Loading.Name(used)}"
                 : $"loaded with {Loading.Name(used)}; boot it with 'kds-loader exec'");
@@ -121,7 +124,7 @@ public static class LoaderCli
         var command = new Command(name, description);
         command.SetAction(_ =>
         {
-            KexecFile.Unload(crash, root);
+            Loading.Unload(crash, root);
             output.WriteLine(crash ? "crash kernel unloaded" : "kernel unloaded");
             return ExitCodes.Success;
         });
@@ -143,6 +146,40 @@ public static class LoaderCli
                     output.WriteLine(line);
             }
             return status.CrashLoaded == true ? ExitCodes.Success : ExitCodes.NotArmed;
+        });
+        return command;
+    }
+
+    private static Command EstimateCommand(SystemRoot root, TextWriter output)
+    {
+        var kernel = new Argument<string?>("KERNEL")
+        {
+            Description = "the crash kernel's bzImage (default: the running release in /boot)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var initrd = new Option<string?>("--initrd") { Description = "the capture initramfs (default: a 9 MB one, the size the runtime was measured with)" };
+        var command = new Command("estimate", "the crashkernel= this machine needs for a crash kernel with our capture environment; exit 0 if the reservation suffices, 3 if not")
+        {
+            kernel, initrd,
+        };
+        command.SetAction(parse =>
+        {
+            string release = root.KernelRelease ?? "";
+            string path = parse.GetValue(kernel)
+                ?? new BootEntryFinder(root).FromRunningRelease(release)?.Kernel
+                ?? throw new KexecFailureException(KexecFailureKind.NoKernelFound,
+                    $"found no kernel of the running release {release} in /boot", hint: "name the kernel: kds-loader crash estimate /path/to/vmlinuz");
+            string? initrdPath = parse.GetValue(initrd);
+            if (initrdPath is not null && !File.Exists(initrdPath))
+                throw new FileNotFoundException($"{initrdPath}: no such file", initrdPath);
+            long initrdBytes = initrdPath is null ? CrashReservationEstimate.MeasuredInitrdBytes : new FileInfo(initrdPath).Length;
+            BzImage image = BzImage.Read(path);
+            KexecStatus status = KexecStatus.Read(root);
+            CrashMachine machine = CrashReservationEstimate.ReadMachine(root);
+            CrashReservation estimate = CrashReservationEstimate.Estimate(image, initrdBytes, release, machine, status.CrashSize);
+            foreach (string line in StatusReport.Estimate(estimate, path, initrdPath, initrdBytes, machine))
+                output.WriteLine(line);
+            return estimate.Suffices ? ExitCodes.Success : ExitCodes.NotArmed;
         });
         return command;
     }

@@ -94,4 +94,20 @@ public static class StatusReport
     private static string Mib(ulong bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024.0):0.#} MiB");
 
     private static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
+
+    /// <summary>crash estimate's report: what the load takes, the measured runtime, the total, the reservation and a suggested crashkernel=.</summary>
+    public static IEnumerable<string> Estimate(CrashReservation estimate, string kernel, string? initrd, long initrdBytes, CrashMachine machine)
+    {
+        yield return $"kernel:         {kernel}";
+        yield return $"initrd:         {initrd ?? "none given; assuming the 9 MB capture initramfs"} ({Mib((ulong)initrdBytes)})";
+        yield return $"machine:        {machine.Cpus} CPUs, {Mib(machine.TotalRam)} RAM in {machine.RamRanges} ranges";
+        yield return $"load:           {Mib(estimate.Load)} (kernel init_size, initrd, ELF core header, boot_params, purgatory, the kernel's control pages)";
+        yield return $"runtime:        {Mib(estimate.Runtime)} (measured with Debian {estimate.MeasuredFor}: the crash kernel booting and capturing)";
+        yield return $"needed:         {Mib(estimate.Needed)}";
+        yield return $"reserved:       {(estimate.Reserved is { } r ? r == 0 ? "none (no crashkernel= on the kernel command line)" : Mib(r) : "unknown (kexec_crash_size unreadable)")}";
+        yield return $"suggested:      {estimate.SuggestedParameter}";
+        yield return estimate.Suffices
+            ? "verdict:        the reservation suffices"
+            : $"verdict:        the reservation is too small; boot with {estimate.SuggestedParameter}";
+    }
 }

@@ -60,6 +60,19 @@ public sealed class BzImage
     /// <summary>Longest command line the kernel accepts, excluding the NUL (cmdline_size).</summary>
     public int MaxCommandLineLength => (int)Math.Min(Header.CommandLineSize, int.MaxValue);
 
+    /// <summary>
+    /// MAX_ELFCOREHDR_STR_LEN, arch/x86/kernel/kexec-bzimage64.c: bzImage64_load refuses with
+    /// EINVAL when cmdline_len (with its NUL) plus this exceeds cmdline_size, for every load, to
+    /// leave room for the " elfcorehdr=0x...". Same in 6.1 and 6.12.
+    /// </summary>
+    public const int ElfCoreHeaderReserve = 30;
+
+    /// <summary>The longest command line kexec_file_load takes for this image, in bytes, without the NUL.</summary>
+    public int MaxFileLoadCommandLine => (int)Math.Max(0, Math.Min(Header.CommandLineSize, int.MaxValue) - ElfCoreHeaderReserve - 1);
+
+    /// <summary>Reads and parses the bzImage at <paramref name="path"/>.</summary>
+    public static BzImage Read(string path) => Parse(path, File.ReadAllBytes(path));
+
     /// <summary>Parses and checks <paramref name="image"/>; throws <see cref="BzImageFormatException"/> with one line.</summary>
     public static BzImage Parse(string name, ReadOnlyMemory<byte> image)
     {

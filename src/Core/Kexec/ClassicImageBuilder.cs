@@ -62,12 +62,12 @@ public static class ClassicImageBuilder
         ReadOnlySpan<byte> runningBootParams, int? wrongChecksumFor = null)
     {
         if (crash.Regions.Count == 0)
-            throw new KexecException("no \"Crash kernel\" region in /proc/iomem", hint: "boot with crashkernel=256M (or more) on the kernel command line");
+            throw new KexecFailureException(KexecFailureKind.NoReservation, "no \"Crash kernel\" region in /proc/iomem", hint: "boot with crashkernel=256M (or more) on the kernel command line");
         PhysicalRange region = crash.Regions[^1];
         ulong totalRam = crash.Iomem.TopLevel.Where(r => r.Name == "System RAM").Aggregate(0UL, (sum, r) => sum + r.Range.Length);
         ulong reserve = CrashControlReserve(totalRam);
         if (region.Length <= reserve)
-            throw new KexecException($"crash region {region} is smaller than the 0x{reserve:x} bytes the kernel needs for its own pages", hint: "raise crashkernel=");
+            throw new KexecFailureException(KexecFailureKind.RegionTooSmall, $"crash region {region} is smaller than the 0x{reserve:x} bytes the kernel needs for its own pages", hint: "raise crashkernel=");
         var allocator = new TopDownAllocator([new PhysicalRange(region.Start + reserve, region.End)]);
         return Build(kernel, initrd, commandLine, allocator, runningBootParams, crash,
             elfcorehdr => E820Map.ForCrashKernel(crash.Iomem, crash.Regions, [elfcorehdr!.Value]), wrongChecksumFor, $"the crash region {region}");
@@ -116,11 +116,15 @@ public static class ClassicImageBuilder
         return new ClassicImage(image, segments, commandLine, map);
     }
 
-    private static PhysicalRange Place(TopDownAllocator allocator, ulong size, ulong alignment, ulong minimum, string what, string where) =>
-        allocator.Allocate(size, alignment, Math.Min(minimum, MaxAddress)) is PhysicalRange r && r.End.Value <= MaxAddress
-            ? r
-            : throw new KexecException($"no room for {what} (0x{size:x} bytes, aligned to 0x{alignment:x}) in {where}",
-                hint: where.StartsWith("the crash region", StringComparison.Ordinal) ? "raise crashkernel= or use a smaller initrd" : null);
+    private static PhysicalRange Place(TopDownAllocator allocator, ulong size, ulong alignment, ulong minimum, string what, string where)
+    {
+        if (allocator.Allocate(size, alignment, Math.Min(minimum, MaxAddress)) is PhysicalRange r && r.End.Value <= MaxAddress)
+            return r;
+        string message = $"no room for {what} (0x{size:x} bytes, aligned to 0x{alignment:x}) in {where}";
+        throw where.StartsWith("the crash region", StringComparison.Ordinal)
+            ? new KexecFailureException(KexecFailureKind.RegionTooSmall, message, hint: "raise crashkernel= or use a smaller initrd")
+            : new KexecException(message);
+    }
 
     /// <summary>
     /// Bytes of the crash region a crash load of <paramref name="kernel"/> uses, for `crash estimate`:

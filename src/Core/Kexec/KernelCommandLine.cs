@@ -23,6 +23,7 @@ public static class KernelCommandLine
     /// <item>pcie_ports=compat: no PCIe port services (AER, hotplug, PME) that trip over devices the dead kernel left busy.</item>
     /// <item>kfence.sample_interval=0: KFENCE's pool is memory the capture needs.</item>
     /// <item>novmcoredd: device dumps add nothing we read and cost memory.</item>
+    /// <item>norandmaps: our crash initramfs's CoreCLR finds its stack only without address-space randomization (CrashInitramfsBuilder.RequiredCommandLine).</item>
     /// </list>
     /// Not added: Debian's systemd.unit=kdump-tools-dump.service and RHEL's udev.children-max (our
     /// capture initramfs runs neither), usbcore.nousb (dumping to a USB disk must stay possible),
@@ -32,7 +33,7 @@ public static class KernelCommandLine
     [
         "irqpoll", "nr_cpus=1", "reset_devices", "cgroup_disable=memory", "mce=off", "numa=off",
         "acpi_no_memhotplug", "transparent_hugepage=never", "hest_disable", "cma=0", "hugetlb_cma=0",
-        "pcie_ports=compat", "kfence.sample_interval=0", "novmcoredd",
+        "pcie_ports=compat", "kfence.sample_interval=0", "novmcoredd", Initramfs.CrashInitramfsBuilder.RequiredCommandLine,
     ];
 
     /// <summary>panic=10: if the capture kernel itself panics, reboot instead of hanging; added only when the line sets no panic=.</summary>
@@ -47,7 +48,7 @@ public static class KernelCommandLine
     public static IReadOnlyList<string> CrashDropped { get; } =
     [
         "crashkernel", "hugepages", "hugepagesz", "default_hugepagesz", "hugetlb_cma", "cma", "log_buf_len", "swiotlb",
-        "slub_debug", "quiet", "nr_cpus", "maxcpus", "irqpoll", "reset_devices", "kfence.sample_interval",
+        "slub_debug", "quiet", "nr_cpus", "maxcpus", "irqpoll", "reset_devices", "kfence.sample_interval", "norandmaps",
     ];
 
     /// <summary>Splits a command line into parameters, keeping double-quoted values whole.</summary>

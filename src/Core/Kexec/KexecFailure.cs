@@ -27,7 +27,7 @@ public enum KexecFailureKind
     /// <summary>No kernel given and none found in /boot or the boot loader's entries.</summary>
     NoKernelFound,
 
-    /// <summary>The kernel lacks the syscall, or this build lacks the path asked for.</summary>
+    /// <summary>The kernel lacks the syscall, or the path cannot act on this system.</summary>
     Unsupported,
 
     /// <summary>Anything else the kernel refused (EBUSY, EINVAL, ...).</summary>

@@ -70,15 +70,21 @@ public static class KexecFile
             if (file is not null && !File.Exists(file))
                 throw new FileNotFoundException($"{file}: no such file", file);
         }
-        BzImageProbe image = BzImageProbe.Read(request.Kernel)
-            ?? throw new KexecFailureException(KexecFailureKind.NotBzImage,
-                $"{request.Kernel} is not a bzImage (no \"HdrS\" boot header at offset 0x202)",
+        BzImage image;
+        try
+        {
+            image = BzImage.Read(request.Kernel);
+        }
+        catch (BzImageFormatException e)
+        {
+            throw new KexecFailureException(KexecFailureKind.NotBzImage, e.Message,
                 hint: "pass the vmlinuz from /boot, not a vmlinux ELF or a compressed copy");
+        }
         int length = Encoding.UTF8.GetByteCount(request.CommandLine);
         if (length > image.MaxFileLoadCommandLine)
             throw new KexecFailureException(KexecFailureKind.CommandLineTooLong,
                 $"the command line is {length} bytes; kexec_file_load takes at most {image.MaxFileLoadCommandLine} for this kernel "
-                + $"(cmdline_size {image.CommandLineSize} minus {BzImageProbe.ElfCoreHeaderReserve} kept for elfcorehdr=, arch/x86/kernel/kexec-bzimage64.c)",
+                + $"(cmdline_size {image.Header.CommandLineSize} minus {BzImage.ElfCoreHeaderReserve} kept for elfcorehdr=, arch/x86/kernel/kexec-bzimage64.c)",
                 hint: "drop parameters the new kernel does not need");
         if (request.OnCrash)
             CheckReservation(request, status);

@@ -154,8 +154,9 @@ public class ClassicImageBuilderTests
     {
         using TempDirectory dir = SampleSystem.Create();
         CrashLoadContext crash = Crash(dir);
-        var e = Assert.Throws<KexecException>(() => ClassicImageBuilder.BuildCrash(Kernel(), Initrd(200 << 20), "", crash, []));
-        Assert.That(e!.Message, Does.StartWith("no room for the initrd").And.Contain("crash region"));
+        var e = Assert.Throws<KexecFailureException>(() => ClassicImageBuilder.BuildCrash(Kernel(), Initrd(200 << 20), "", crash, []));
+        Assert.That(e!.Kind, Is.EqualTo(KexecFailureKind.RegionTooSmall));
+        Assert.That(e.Message, Does.StartWith("no room for the initrd").And.Contain("crash region"));
         Assert.That(e.Hint, Does.Contain("crashkernel="));
     }
 
@@ -164,8 +165,9 @@ public class ClassicImageBuilderTests
     {
         using TempDirectory dir = SampleSystem.Create();
         SampleSystem.Write(dir, "proc/iomem", SampleSystem.Iomem.Replace("  6f000000-7effffff : Crash kernel\n", ""));
-        var e = Assert.Throws<KexecException>(() => ClassicImageBuilder.BuildCrash(Kernel(), default, "", Crash(dir), []));
-        Assert.That(e!.Message, Does.Contain("no \"Crash kernel\" region"));
+        var e = Assert.Throws<KexecFailureException>(() => ClassicImageBuilder.BuildCrash(Kernel(), default, "", Crash(dir), []));
+        Assert.That(e!.Kind, Is.EqualTo(KexecFailureKind.NoReservation));
+        Assert.That(e.Message, Does.Contain("no \"Crash kernel\" region"));
     }
 
     [Test]

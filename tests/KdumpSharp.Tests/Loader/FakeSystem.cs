@@ -30,15 +30,31 @@ internal sealed class FakeSystem : IDisposable
         return path;
     }
 
-    /// <summary>A file that passes the "HdrS" probe: protocol 2.15, cmdline_size 2047, like Debian's kernels.</summary>
-    public string WriteBzImage(string absolute, int length = 8192)
+    /// <summary>A bzImage header as <see cref="BzImageBytes"/> writes it, at <paramref name="absolute"/>.</summary>
+    public string WriteBzImage(string absolute, int length = 8192) => Write(absolute, BzImageBytes(length));
+
+    /// <summary>
+    /// The smallest file <see cref="BzImage.Parse"/> accepts, with Debian's header values (boot
+    /// protocol 2.15, cmdline_size 2047, 2 MiB alignment, pref_address 16 MiB): one setup sector,
+    /// then the protected-mode "kernel".
+    /// </summary>
+    public static byte[] BzImageBytes(int length = 8192, uint initSize = 0x2000000)
     {
         byte[] image = new byte[length];
-        "HdrS"u8.CopyTo(image.AsSpan(0x202));
-        image[0x206] = 0x0f;
-        image[0x207] = 0x02;
-        BitConverter.TryWriteBytes(image.AsSpan(0x238), 2047u);
-        return Write(absolute, image);
+        image[SetupHeader.SetupSectsOffset] = 1;
+        BitConverter.TryWriteBytes(image.AsSpan(SetupHeader.BootFlagOffset), SetupHeader.BootFlagMagic);
+        image[SetupHeader.JumpOffset] = 0xEB;
+        image[SetupHeader.JumpOffset + 1] = 0x6A; // header ends at 0x26C, as in Debian's images
+        "HdrS"u8.CopyTo(image.AsSpan(SetupHeader.MagicOffset));
+        BitConverter.TryWriteBytes(image.AsSpan(SetupHeader.VersionOffset), (ushort)0x020f);
+        image[SetupHeader.LoadFlagsOffset] = SetupHeader.LoadedHigh;
+        BitConverter.TryWriteBytes(image.AsSpan(SetupHeader.KernelAlignmentOffset), 0x200000u);
+        image[SetupHeader.RelocatableOffset] = 1;
+        BitConverter.TryWriteBytes(image.AsSpan(SetupHeader.XLoadFlagsOffset), (ushort)(XLoadFlags.Kernel64 | XLoadFlags.CanBeLoadedAbove4G));
+        BitConverter.TryWriteBytes(image.AsSpan(SetupHeader.CmdlineSizeOffset), 2047u);
+        BitConverter.TryWriteBytes(image.AsSpan(SetupHeader.PrefAddressOffset), 0x1000000UL);
+        BitConverter.TryWriteBytes(image.AsSpan(SetupHeader.InitSizeOffset), initSize);
+        return image;
     }
 
     /// <summary>The sysfs files of a kernel with a crashkernel= reservation of <paramref name="crashSize"/> bytes.</summary>

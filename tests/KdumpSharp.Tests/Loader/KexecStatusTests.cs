@@ -64,13 +64,13 @@ public class KexecStatusTests
     }
 
     [Test]
-    public void The_bzimage_probe_reads_the_command_line_limit()
+    public void The_file_load_limit_keeps_room_for_elfcorehdr()
     {
         using var system = new FakeSystem();
-        BzImageProbe? probe = BzImageProbe.Read(system.WriteBzImage("/boot/vmlinuz"));
+        BzImage image = BzImage.Read(system.WriteBzImage("/boot/vmlinuz"));
 
-        Assert.That(probe, Is.EqualTo(new BzImageProbe(0x020f, 2047)));
-        Assert.That(probe!.Value.MaxFileLoadCommandLine, Is.EqualTo(2016), "cmdline_len with its NUL may be 2017 on 6.1 (kexec-abi.md)");
-        Assert.That(BzImageProbe.Read(system.Write("/boot/elf", "\u007fELF" + new string('\0', 600))), Is.Null);
+        Assert.That(image.Header.CommandLineSize, Is.EqualTo(2047u));
+        Assert.That(image.MaxFileLoadCommandLine, Is.EqualTo(2016), "cmdline_len with its NUL may be 2017 on 6.1 (kexec-abi.md)");
+        Assert.Throws<BzImageFormatException>(() => BzImage.Read(system.Write("/boot/elf", "\u007fELF" + new string('\0', 600))));
     }
 }

@@ -127,7 +127,7 @@ public class LoaderCliTests
 
         var (code, _, error) = Run(system, "load", elf, "--syscall", "file");
 
-        AssertOneErrorLine(error, code, ExitCodes.NotBzImage, $"{elf} is not a bzImage");
+        AssertOneErrorLine(error, code, ExitCodes.NotBzImage, $"{elf}: an ELF file (a vmlinux?), not a bzImage");
     }
 
     [Test]
@@ -171,8 +171,10 @@ public class LoaderCliTests
 
         var (code, output, error) = Run(system, "load", kernel, "--command-line", new string('x', 2017));
 
+        // The classic path lays the image out from the fake system's iomem, then stops: an image
+        // laid out from another root's memory map is never handed to this machine's kernel.
         Assert.That(output, Does.Contain("trying the classic kexec_load"));
-        AssertOneErrorLine(error, code, ExitCodes.Unsupported, "the classic kexec_load path is not in this build");
+        AssertOneErrorLine(error, code, ExitCodes.Unsupported, "was laid out from");
     }
 
     [Test]
@@ -188,14 +190,68 @@ public class LoaderCliTests
     }
 
     [Test]
-    public void Classic_is_not_in_this_build()
+    public void Classic_lays_out_the_image_and_loads_it_only_on_this_machine()
     {
         using var system = new FakeSystem();
+        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 0);
         string kernel = system.WriteBzImage("/k/vmlinuz");
+
+        var (code, _, error) = Run(system, "load", kernel, "--syscall", "classic", "--command-line", new string('x', 2047));
+
+        AssertOneErrorLine(error, code, ExitCodes.Unsupported, $"the kexec_load image of {kernel} was laid out from {system.Directory}, not from this machine");
+    }
+
+    [Test]
+    public void Classic_refuses_a_line_longer_than_cmdline_size()
+    {
+        using var system = new FakeSystem();
+        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 0);
+        string kernel = system.WriteBzImage("/k/vmlinuz");
+
+        var (code, _, error) = Run(system, "load", kernel, "--syscall", "classic", "--command-line", new string('x', 2048));
+
+        Assert.That(code, Is.Not.EqualTo(ExitCodes.Success));
+        Assert.That(error.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), error);
+        Assert.That(error, Does.Contain("2048"));
+    }
+
+    [Test]
+    public void Classic_refuses_a_file_that_is_no_bzimage()
+    {
+        using var system = new FakeSystem();
+        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 0);
+        string kernel = system.Write("/k/vmlinux", "\u007fELF" + new string('\0', 1000));
 
         var (code, _, error) = Run(system, "load", kernel, "--syscall", "classic");
 
-        AssertOneErrorLine(error, code, ExitCodes.Unsupported, "not in this build");
+        AssertOneErrorLine(error, code, ExitCodes.NotBzImage, "an ELF file (a vmlinux?)");
+    }
+
+    [Test]
+    public void Classic_crash_load_without_a_reservation_says_so()
+    {
+        using var system = new FakeSystem();
+        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 0);
+        string kernel = system.WriteBzImage("/k/vmlinuz");
+
+        var (code, output, error) = Run(system, "crash", "load", kernel, "--initrd", kernel, "--syscall", "classic");
+
+        AssertOneErrorLine(error, code, ExitCodes.NoReservation, "no memory is reserved for a crash kernel");
+        Assert.That(output, Does.Contain(" norandmaps"), "the crash initramfs needs norandmaps on every crash line");
+    }
+
+    [Test]
+    public void The_corrupt_segment_hook_needs_the_classic_path_and_is_hidden()
+    {
+        using var system = new FakeSystem();
+        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 0);
+        string kernel = system.WriteBzImage("/k/vmlinuz");
+
+        var (code, _, error) = Run(system, "load", kernel, "--debug-corrupt-segment", "0");
+        AssertOneErrorLine(error, code, ExitCodes.Usage, "--debug-corrupt-segment tests our purgatory, so it needs --syscall classic");
+
+        var (_, help, _) = Run(system, "load", "--help");
+        Assert.That(help, Does.Contain("--syscall").And.Not.Contain("debug-corrupt"));
     }
 
     [Test]

@@ -53,21 +53,31 @@ public class LoaderParserFuzzTests
     }
 
     [Test]
-    public void Damaged_bzimage_headers_probe_without_exceptions()
+    public void Damaged_iomem_meminfo_and_releases_estimate_without_exceptions()
     {
-        var random = new Random(7);
-        byte[] valid = new byte[BzImageProbe.HeaderBytes];
-        "HdrS"u8.CopyTo(valid.AsSpan(0x202));
-        valid[0x206] = 0x0f;
-        valid[0x207] = 0x02;
-        for (int i = 0; i < Cases; i++)
+        var random = new Random(11);
+        const string alphabet = " \n-:0123456789abcdefxkBMemTotal.+";
+        using var system = new FakeSystem();
+        BzImage kernel = BzImage.Parse("vmlinuz", FakeSystem.BzImageBytes());
+        string seed = Iomem + "MemTotal:  327680 kB\n6.12.117+deb12-amd64";
+        for (int i = 0; i < Cases / 4; i++)
         {
-            byte[] header = valid[..random.Next(valid.Length + 1)];
-            if (header.Length > 0)
-                header[random.Next(header.Length)] ^= (byte)(1 << random.Next(8));
-            BzImageProbe? probe = BzImageProbe.Parse(header);
-            if (probe is { } found)
-                Assert.That(found.MaxFileLoadCommandLine, Is.GreaterThanOrEqualTo(0));
+            var text = new StringBuilder(seed);
+            for (int edits = random.Next(1, 8); edits > 0 && text.Length > 0; edits--)
+            {
+                int at = random.Next(text.Length);
+                if (random.Next(2) == 0)
+                    text.Remove(at, Math.Min(random.Next(1, 12), text.Length - at));
+                else
+                    text[at] = alphabet[random.Next(alphabet.Length)];
+            }
+            string input = text.ToString();
+            system.Write("/proc/iomem", input);
+            system.Write("/proc/meminfo", input);
+            CrashMachine machine = CrashReservationEstimate.ReadMachine(system.Root);
+            Assert.That(machine.Cpus, Is.GreaterThanOrEqualTo(1));
+            CrashReservation estimate = CrashReservationEstimate.Estimate(kernel, random.Next(1 << 26), input, machine, null);
+            Assert.That(estimate.MeasuredFor, Is.EqualTo("6.1").Or.EqualTo("6.12"));
         }
     }
 }

@@ -25,6 +25,14 @@ public sealed record QemuOptions
 
     /// <summary>Called with each console line as it arrives (the demo streams the guest's console); on the reading thread.</summary>
     public Action<string>? OnLine { get; init; }
+
+    /// <summary>
+    /// For a guest that is expected to hang (a purgatory that halts): once a console line contains
+    /// this text, QEMU runs <see cref="StopGrace"/> longer, is killed, and the run counts as done.
+    /// </summary>
+    public string? StopAfterLine { get; init; }
+
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>One console line and when the host read it, counted from QEMU's start.</summary>
@@ -123,7 +131,7 @@ public static class QemuMachine
             process.StandardInput.Close();
             Task<string> stderr = process.StandardError.ReadToEndAsync();
             Task console = Task.Run(() => Pump(process.StandardOutput.BaseStream, log, lines, clock, options.OnLine));
-            bool exited = process.WaitForExit(options.Timeout);
+            bool exited = WaitOrStop(process, options, lines, clock, out bool stopped);
             if (!exited)
             {
                 process.Kill(entireProcessTree: true);
@@ -133,6 +141,8 @@ public static class QemuMachine
             stderr.Wait();
             log.Flush();
             var run = new QemuRun(process.ExitCode, clock.Elapsed, options.ConsoleLogPath, Snapshot(lines));
+            if (stopped)
+                return run;
             if (!exited)
                 throw new QemuException(run.Describe($"QEMU killed after the {options.Timeout.TotalSeconds:0} s timeout"));
             if (process.ExitCode != 0)
@@ -144,6 +154,28 @@ public static class QemuMachine
             if (!process.HasExited)
                 process.Kill(entireProcessTree: true);
         }
+    }
+
+    /// <summary>Waits for QEMU to exit; false on timeout, or with <paramref name="stopped"/> set once the stop line's grace has run out.</summary>
+    private static bool WaitOrStop(Process process, QemuOptions options, List<ConsoleLine> lines, Stopwatch clock, out bool stopped)
+    {
+        stopped = false;
+        if (options.StopAfterLine is not { } stopLine)
+            return process.WaitForExit(options.Timeout);
+        while (clock.Elapsed < options.Timeout)
+        {
+            if (process.WaitForExit(TimeSpan.FromSeconds(1)))
+                return true;
+            ConsoleLine? seen;
+            lock (lines)
+                seen = lines.FirstOrDefault(l => l.Text.Contains(stopLine, StringComparison.Ordinal));
+            if (seen is not null && clock.Elapsed - seen.At >= options.StopGrace)
+            {
+                stopped = true;
+                return false;
+            }
+        }
+        return false;
     }
 
     internal static string Describe(string problem, string consoleLogPath, IReadOnlyList<ConsoleLine> lines)

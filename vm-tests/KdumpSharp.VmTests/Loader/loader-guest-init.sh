@@ -6,8 +6,12 @@
 # initramfs at the next 4 KiB boundary), then by kds.scenario=:
 #   reboot: kds-loader load + exec --force; the second kernel (kds.marker2= on its command
 #           line) boots this same initramfs and prints its release and command line.
-#   crash:  kds-loader crash load, status before and after, marker to the kernel log, sysrq-c;
-#           the crash kernel runs the harness's guest-init.sh, which copies /proc/vmcore to vdb.
+#   crash:  kds-loader crash load, status before and after, /proc/iomem as KDS-IOMEM lines,
+#           marker to the kernel log, sysrq-c; the crash kernel runs the harness's
+#           guest-init.sh, which copies /proc/vmcore to vdb.
+#   corrupt: kds-loader load --syscall classic with the --debug-corrupt-segment test hook, then
+#           exec --force; the purgatory must refuse with one serial line and never boot it.
+# kds.syscall= (file or classic, default file) picks kds-loader's --syscall for every load.
 #
 # Lines starting with "KDS-" are read by the host (LoaderVmTests.cs); keep both sides in step.
 
@@ -30,11 +34,15 @@ mkdir -p /tmp
 scenario=
 marker=
 marker2=
+syscall=file
+corrupt=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         kds.scenario=*) scenario="${arg#kds.scenario=}" ;;
         kds.marker=*) marker="${arg#kds.marker=}" ;;
         kds.marker2=*) marker2="${arg#kds.marker2=}" ;;
+        kds.syscall=*) syscall="${arg#kds.syscall=}" ;;
+        kds.corrupt=*) corrupt="${arg#kds.corrupt=}" ;;
     esac
 done
 
@@ -73,22 +81,22 @@ case "$scenario" in
         # Refusals first: nothing is loaded yet, and this guest reserves no crash memory.
         kds-loader exec --force
         echo "KDS-EXEC-UNLOADED-EXIT $?"
-        kds-loader crash load /kexec/vmlinuz --initrd /kexec/initrd.img
+        kds-loader crash load --syscall "$syscall" /kexec/vmlinuz --initrd /kexec/initrd.img
         echo "KDS-CRASH-UNRESERVED-EXIT $?"
         # Load, unload, load again: unload must free the image whichever way it was loaded.
-        kds-loader load /kexec/vmlinuz --initrd /kexec/initrd.img --append "kds.marker2=unloaded"
+        kds-loader load --syscall "$syscall" /kexec/vmlinuz --initrd /kexec/initrd.img --append "kds.marker2=unloaded"
         echo "KDS-FIRST-LOAD-EXIT $?"
         kds-loader unload
         echo "KDS-UNLOAD-EXIT $?"
         echo "KDS-AFTER-UNLOAD $(cat /sys/kernel/kexec_loaded)"
-        kds-loader load /kexec/vmlinuz --initrd /kexec/initrd.img --append "kds.marker2=$marker $append"
+        kds-loader load --syscall "$syscall" /kexec/vmlinuz --initrd /kexec/initrd.img --append "kds.marker2=$marker $append"
         echo "KDS-LOAD-EXIT $?"
         echo "KDS-KEXEC-LOADED $(cat /sys/kernel/kexec_loaded)"
         kds-loader exec --force
         fail "kds-loader exec --force returned $?"
         ;;
     crash)
-        kds-loader crash load /kexec/vmlinuz --initrd /kexec/initrd.img --append "$append"
+        kds-loader crash load --syscall "$syscall" /kexec/vmlinuz --initrd /kexec/initrd.img --append "$append"
         echo "KDS-LOAD-EXIT $?"
         kds-loader status
         echo "KDS-STATUS-AFTER $?"
@@ -97,13 +105,21 @@ case "$scenario" in
         echo "KDS-UNLOAD-EXIT $?"
         kds-loader crash status > /dev/null
         echo "KDS-STATUS-UNLOADED $?"
-        kds-loader crash load /kexec/vmlinuz --initrd /kexec/initrd.img --append "$append"
+        kds-loader crash load --syscall "$syscall" /kexec/vmlinuz --initrd /kexec/initrd.img --append "$append"
         echo "KDS-RELOAD-EXIT $?"
         [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "kexec_crash_loaded is not 1 after crash load"
+        sed 's/^/KDS-IOMEM /' /proc/iomem
         echo "KDS-MARKER $marker" > /dev/kmsg
         sync
         echo c > /proc/sysrq-trigger
         fail "still running after sysrq-c"
+        ;;
+    corrupt)
+        kds-loader load --syscall classic --debug-corrupt-segment "$corrupt" /kexec/vmlinuz --initrd /kexec/initrd.img \
+            --append "kds.marker2=$marker"
+        echo "KDS-LOAD-EXIT $?"
+        kds-loader exec --force
+        fail "kds-loader exec --force returned $?"
         ;;
     *)
         fail "unknown kds.scenario='$scenario'"
