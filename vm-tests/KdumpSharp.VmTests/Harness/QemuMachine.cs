@@ -209,7 +209,7 @@ public static class QemuMachine
                 byte b = buffer[i];
                 if (b == (byte)'\n')
                 {
-                    onLine?.Invoke(Add(lines, clock, current).Text);
+                    Add(lines, clock, current, onLine);
                     current.SetLength(0);
                 }
                 else if (b != (byte)'\r')
@@ -217,14 +217,15 @@ public static class QemuMachine
             }
         }
         if (current.Length > 0)
-            onLine?.Invoke(Add(lines, clock, current).Text);
+            Add(lines, clock, current, onLine);
     }
 
-    private static ConsoleLine Add(List<ConsoleLine> lines, Stopwatch clock, MemoryStream current)
+    // Not onLine?.Invoke(Add(...)): C# skips evaluating the arguments when onLine is null.
+    private static void Add(List<ConsoleLine> lines, Stopwatch clock, MemoryStream current, Action<string>? onLine)
     {
         var line = new ConsoleLine(clock.Elapsed, Encoding.UTF8.GetString(current.GetBuffer(), 0, (int)current.Length));
         lock (lines)
             lines.Add(line);
-        return line;
+        onLine?.Invoke(line.Text);
     }
 }
