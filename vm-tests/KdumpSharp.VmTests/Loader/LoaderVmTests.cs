@@ -50,6 +50,7 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
     {
         string marker = NewMarker();
         string payload = Path.Combine(_work, "reboot-payload.img");
+        File.Delete(payload);
         // The second kernel boots the same initramfs; its init sees kds.marker2= and reports.
         GuestImage.WritePayloadDisk(payload, kernel.Vmlinuz, _loaderInitramfs, "");
 
