@@ -23,5 +23,10 @@ done
 read -r passed failed skipped < <(grep -hE '^ +(Passed|Failed|Skipped): +[0-9]+$' "$results"/*.log |
   awk -F': +' '/Passed/ {p+=$2} /Failed/ {f+=$2} /Skipped/ {s+=$2} END {print p+0, f+0, s+0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+# CI keeps only the end of the output: name each failed test and its message right above the summary.
+if [ "$failed" -ne 0 ]; then
+  echo "Failed tests (full logs in $results):"
+  grep -h -A14 -E '^ +Failed .+ \[[^]]+\]$' "$results"/*.log | head -n 300
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
