@@ -111,7 +111,7 @@ internal static partial class RealisticDump
         md.AppendLine($"The dump is the realistic one (`kds-bench realistic-dump`, bench/KdumpSharp.Bench/Inputs/RealisticDump.cs): Debian {m.KernelRelease}, "
             + $"{m.Mix.MemoryMiB} MiB guest, QEMU {m.Accelerator}, made {m.Made:yyyy-MM-dd HH:mm} UTC in {m.GeneratorSeconds:0} s, key {m.CacheKey}. Before the panic the guest:");
         md.AppendLine();
-        md.AppendLine($"- page cache: `cat` of a {m.CorpusBytes >> 20} MiB file on an ext4 disk: the concatenated files of {string.Join(", ", m.CorpusSources.Select(s => $"`{s}`"))}, in path order");
+        md.AppendLine($"- page cache: `cat` of a {m.CorpusBytes >> 20} MiB file on an ext4 disk: the files of {string.Join(", ", m.CorpusSources.Select(s => $"`{s}`"))}, in that order and in path order, concatenated until it is full");
         md.AppendLine($"- anonymous memory alive at the panic: `dd bs={m.Mix.AnonymousMiB}M count=1 | sleep` (dd filled its buffer from that file and blocks on a pipe nobody reads); dd's status: {string.Join(", ", m.AnonymousProcess.Select(l => l.Replace('\t', ' ')))}");
         md.AppendLine($"- free pages holding old data: `dd bs={m.Mix.FreedMiB}M count=1 of=/dev/null` from that file, which exited (Debian's kernel does not clear freed pages)");
         md.AppendLine("- the rest: pages untouched since boot (zero)");
