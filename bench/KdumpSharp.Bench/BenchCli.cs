@@ -14,6 +14,7 @@ internal static class BenchCli
         {
             AnalyzerCommand(),
             CaptureCommand(),
+            RealisticDumpCommand(),
             DumpsCommand("chunking", "page-level vs chunk-level compression on a dump's pages", ChunkingBench.Run),
             DumpsCommand("write", "native format write speed per codec and thread count", WriteBench.Run),
         };
@@ -88,22 +89,36 @@ internal static class BenchCli
         var capture = new Option<string?>("--capture") { Description = "the kds-capture to time (default: the harness's published single-file program for this checkout)" };
         var output = new Option<string>("--output") { Description = "directory for capture-<date>.md", DefaultValueFactory = _ => RepositoryPaths.Results };
         var sparseOnly = new Option<bool>("--sparse-only") { Description = "only the sparse vmcore's bounded-memory runs (written to capture-sparse-<date>.md)" };
+        var realistic = new Option<bool>("--realistic") { Description = "save the realistic 4 GiB-guest dump (page cache, anonymous memory, freed pages with old data; `realistic-dump`), made on first use; written to capture-realistic-<date>.md" };
+        var noMmap = new Option<bool>("--no-mmap") { Description = "leave out the kds-capture --mmap rows" };
+        var noPeerThreads = new Option<bool>("--no-peer-threads") { Description = "leave out the makedumpfile --num-threads rows (minutes each on a loaded 2-core host)" };
         var command = new Command("capture", "time kds-capture against makedumpfile saving the same vmcore at levels 31 and 1, one thread and all; print and save a Markdown table")
         {
-            runs, sparse, sparsePath, dump, capture, output, sparseOnly,
+            runs, sparse, sparsePath, dump, capture, output, sparseOnly, realistic, noMmap, noPeerThreads,
         };
         command.SetAction(parse =>
         {
             TestDumps.ConsoleLogDirectory = Path.Combine(Path.GetTempPath(), "kds-bench-vm-logs");
             void Progress(string message) => Console.Error.WriteLine($"kds-bench: {message}");
-            bool onlySparse = parse.GetValue(sparseOnly);
+            bool onlySparse = parse.GetValue(sparseOnly), isRealistic = parse.GetValue(realistic);
+            string? description = null;
+            string? dumpPath = parse.GetValue(dump);
+            if (isRealistic)
+            {
+                (string vmcore, Inputs.RealisticManifest manifest) = Inputs.RealisticDump.Get(new Inputs.MemoryMix(), Progress);
+                dumpPath ??= vmcore;
+                description = Inputs.RealisticDump.Describe(manifest);
+            }
             var options = new CaptureBenchOptions
             {
-                Dump = parse.GetValue(dump) ?? (onlySparse ? "" : Inputs.HarnessDumps.Big(4096, Progress).Path),
+                Dump = dumpPath ?? (onlySparse ? "" : Inputs.HarnessDumps.Big(4096, Progress).Path),
                 Capture = parse.GetValue(capture) ?? PublishedProgram.Capture.Executable,
                 Runs = parse.GetValue(runs),
-                SparseGiB = parse.GetValue(sparse),
+                SparseGiB = isRealistic ? 0 : parse.GetValue(sparse),
                 SparsePath = parse.GetValue(sparsePath)!,
+                Mmap = !parse.GetValue(noMmap),
+                PeerThreads = !parse.GetValue(noPeerThreads),
+                DumpDescription = description,
             };
             string markdown;
             using (var bench = new CaptureBench(options, Progress))
@@ -124,9 +139,22 @@ internal static class BenchCli
             Console.Out.Write(markdown);
             string directory = parse.GetValue(output)!;
             Directory.CreateDirectory(directory);
-            string file = Path.Combine(directory, $"capture-{(onlySparse ? "sparse-" : "")}{DateTime.UtcNow:yyyy-MM-dd}.md");
+            string file = Path.Combine(directory, $"capture-{(onlySparse ? "sparse-" : isRealistic ? "realistic-" : "")}{DateTime.UtcNow:yyyy-MM-dd}.md");
             File.WriteAllText(file, markdown);
             Console.Error.WriteLine($"kds-bench: wrote {file}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command RealisticDumpCommand()
+    {
+        var command = new Command("realistic-dump", "make (or find in the cache) the realistic multi-gigabyte ELF vmcore `capture --realistic` saves, and print its path");
+        command.SetAction(_ =>
+        {
+            (string vmcore, Inputs.RealisticManifest manifest) = Inputs.RealisticDump.Get(new Inputs.MemoryMix(), message => Console.Error.WriteLine($"kds-bench: {message}"));
+            Console.Error.WriteLine($"kds-bench: made in {manifest.GeneratorSeconds:0} s; phases: {string.Join(", ", manifest.PhaseSeconds.Select(p => $"{p.Key} {p.Value} s"))}");
+            Console.Out.WriteLine(vmcore);
             return 0;
         });
         return command;

@@ -23,6 +23,15 @@ internal sealed record CaptureBenchOptions
 
     /// <summary>Levels to compare at (makedumpfile -d).</summary>
     public IReadOnlyList<int> Levels { get; init; } = [31, 1];
+
+    /// <summary>Also time kds-capture --mmap (reading by mapping instead of pread).</summary>
+    public bool Mmap { get; init; } = true;
+
+    /// <summary>Also time makedumpfile --num-threads (on this 2-core host it has taken minutes where single-threaded takes seconds).</summary>
+    public bool PeerThreads { get; init; } = true;
+
+    /// <summary>What the report says about the dump (how it was made, what its memory holds); one Markdown block, or null.</summary>
+    public string? DumpDescription { get; init; }
 }
 
 /// <summary>One command of the capture bench and what it is compared with.</summary>
@@ -103,18 +112,29 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             string d = level.ToString(CultureInfo.InvariantCulture);
             string group = $"level {level}, fast codec";
             yield return Mdf(group, "-l", d, 0, baseline: true);
-            yield return Mdf(group, "-l", d, cores, baseline: false);
+            if (options.PeerThreads)
+                yield return Mdf(group, "-l", d, cores, baseline: false);
             yield return Kds(group, "lz4", d, 1, mmap: false);
             yield return Kds(group, "lz4", d, cores, mmap: false);
-            yield return Kds(group, "lz4", d, 1, mmap: true);
-            yield return Kds(group, "lz4", d, cores, mmap: true);
+            if (options.Mmap)
+            {
+                yield return Kds(group, "lz4", d, 1, mmap: true);
+                yield return Kds(group, "lz4", d, cores, mmap: true);
+            }
         }
-        string small = $"level {options.Levels[0]}, small codec";
-        string level0 = options.Levels[0].ToString(CultureInfo.InvariantCulture);
-        yield return Mdf(small, "-c", level0, 0, baseline: true);
-        yield return Mdf(small, "-c", level0, cores, baseline: false);
-        yield return Kds(small, "zstd", level0, 1, mmap: false);
-        yield return Kds(small, "zstd", level0, cores, mmap: false);
+        bool peerZstd = MakedumpfileHasZstd();
+        foreach (int level in options.Levels)
+        {
+            string d = level.ToString(CultureInfo.InvariantCulture);
+            string small = $"level {level}, small codec";
+            yield return Mdf(small, "-c", d, 0, baseline: true);
+            if (options.PeerThreads)
+                yield return Mdf(small, "-c", d, cores, baseline: false);
+            if (peerZstd)
+                yield return Mdf(small, "-z", d, 0, baseline: false);
+            yield return Kds(small, "zstd", d, 1, mmap: false);
+            yield return Kds(small, "zstd", d, cores, mmap: false);
+        }
 
         CaptureCase Mdf(string group, string codec, string level, int threads, bool baseline)
         {
@@ -136,6 +156,17 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             string label = $"kds-capture -c {codec} -j {threads}" + (mmap ? " --mmap" : "");
             return new CaptureCase(group, "kds-capture", label, new CommandLine(options.Capture, args), outDir, Baseline: false);
         }
+    }
+
+    /// <summary>Whether this makedumpfile was built with zstd (-z): `makedumpfile -v` lists "zstd enabled" or "disabled"; Debian's 1.7.2 has it disabled.</summary>
+    private static bool MakedumpfileHasZstd()
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Makedumpfile, "-v") { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        Task<string> errors = process.StandardError.ReadToEndAsync();
+        string text = process.StandardOutput.ReadToEnd() + errors.Result;
+        process.WaitForExit();
+        return text.Split('\n').Any(l => l.StartsWith("zstd", StringComparison.Ordinal) && l.Contains("enabled", StringComparison.Ordinal));
     }
 
     private CaptureCaseResult Measure(CaptureCase c)
@@ -177,12 +208,16 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
     {
         var md = new StringBuilder();
         md.AppendLine($"# kds-capture vs makedumpfile, {before.Started:yyyy-MM-dd HH:mm} UTC").AppendLine();
-        md.AppendLine($"- dump: `{options.Dump}` ({new FileInfo(options.Dump).Length / (1024.0 * 1024 * 1024):0.00} GiB ELF vmcore; the page cache is warm after the warm-up run)");
+        long dumpBytes = new FileInfo(options.Dump).Length;
+        string fits = dumpBytes < before.MemoryBytes / 2 ? "it fits in the host's page cache, which is warm after each warm-up run" : "it may not stay in the host's page cache";
+        md.AppendLine($"- dump: `{options.Dump}` ({dumpBytes / (1024.0 * 1024 * 1024):0.00} GiB ELF vmcore; {fits}; resident when the report was written: {PageCache.ResidentBytes(options.Dump) / (1024.0 * 1024 * 1024):0.00} GiB)");
         md.AppendLine($"- kds-capture: `{options.Capture}` ({before.AnalyzerVersion})");
         md.AppendLine($"- makedumpfile {before.Packages.GetValueOrDefault("makedumpfile", "?")}; {before.Cpu}, {before.Cores} cores, {before.MemoryBytes >> 30} GiB, Linux {before.Kernel}, {before.Runtime}");
         md.AppendLine($"- load average at start {before.LoadAverage}, at end {loadAfter} (shared machine: compare CPU and ratios more than wall)");
         md.AppendLine($"- {options.Runs} measured runs per row after one warm-up; wall min/median, CPU (user+sys) median; RSS: peak of the warm-up run (GNU time)");
         md.AppendLine("- size: every file the run wrote (kds-capture: vmcore.kds, vmcore-dmesg.txt, capture.log). Ratios: row ÷ the group's first row (above 1 = slower or bigger)").AppendLine();
+        if (options.DumpDescription is not null)
+            md.AppendLine(options.DumpDescription).AppendLine();
         foreach (IGrouping<string, CaptureCaseResult> group in results.GroupBy(r => r.Case.Group))
         {
             CaptureCaseResult? baseline = group.FirstOrDefault(r => r.Case.Baseline && r.Failure is null);
