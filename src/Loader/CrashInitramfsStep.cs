@@ -16,6 +16,8 @@ public static class CrashInitramfsStep
         string size = string.Create(CultureInfo.InvariantCulture, $"{image.Bytes / 1e6:0.0} MB");
         output.WriteLine($"crash initramfs: {(image.Reused ? "reused" : "built")} {image.Path} ({size}; kds-capture from {capture}, " +
             $"target {request.Configuration.Target}, modules {string.Join(' ', request.Modules)})");
+        foreach (string removed in image.Removed)
+            output.WriteLine($"crash initramfs: removed superseded {removed}");
         return options with { Initrd = image.Path, Required = CrashInitramfsBuilder.RequiredCommandLine };
     }
 }

@@ -89,15 +89,15 @@ internal static class InfoCommand
 
     private static void WriteJson(Stream output, DumpSummary s)
     {
-        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        using Utf8JsonWriter w = JsonReport.Begin(output);
         w.WriteStartObject();
         w.WriteString("file", s.File);
         w.WriteString("format", s.Properties.Format.ToString());
         if (s.Properties.InnerFormat is DumpFormat inner)
             w.WriteString("inner_format", inner.ToString());
         w.WriteString("compression", s.Properties.Compression);
-        WriteNumber(w, "format_version", s.Properties.Version);
-        WriteNumber(w, "dump_level", s.Properties.DumpLevel);
+        w.WriteNumberOrNull("format_version", s.Properties.Version);
+        w.WriteNumberOrNull("dump_level", s.Properties.DumpLevel);
         w.WriteBoolean("incomplete", s.Properties.IsIncomplete);
         if (s.Properties.IncompleteReason is string why)
             w.WriteString("incomplete_reason", why);
@@ -121,8 +121,8 @@ internal static class InfoCommand
             w.WriteString("message", p.Message.Text);
             w.WriteString("reason", p.Reason.ToString());
             w.WriteString("cause", p.Cause?.Text);
-            WriteNumber(w, "cpu", p.Banner?.Cpu);
-            WriteNumber(w, "pid", p.Banner?.Pid);
+            w.WriteNumberOrNull("cpu", p.Banner?.Cpu);
+            w.WriteNumberOrNull("pid", p.Banner?.Pid);
             w.WriteString("comm", p.Banner?.Comm);
             w.WriteString("taint", p.Banner?.Taint);
             w.WriteEndObject();
@@ -134,17 +134,9 @@ internal static class InfoCommand
             w.WriteStringValue(problem);
         w.WriteEndArray();
         w.WriteEndObject();
-        w.Flush();
-        output.WriteByte((byte)'\n');
+        JsonReport.End(w, output);
     }
 
-    private static void WriteNumber(Utf8JsonWriter w, string name, int? value)
-    {
-        if (value is int v)
-            w.WriteNumber(name, v);
-        else
-            w.WriteNull(name);
-    }
 
     private static string FormatBytes(ulong bytes) =>
         bytes >= 1UL << 30 ? $"{bytes / (double)(1UL << 30):0.0} GiB" : $"{bytes / (double)(1UL << 20):0.0} MiB";

@@ -90,7 +90,7 @@ internal static class TriageCommand
     private static void WriteJson(Stream output, TriageReport r)
     {
         DumpSummary s = r.Summary;
-        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        using Utf8JsonWriter w = JsonReport.Begin(output);
         w.WriteStartObject();
         w.WriteString("file", s.File);
         w.WriteString("format", s.Properties.Format.ToString());
@@ -124,10 +124,10 @@ internal static class TriageCommand
         if (r.Memory is { } m)
         {
             w.WriteStartObject("memory_bytes");
-            WriteOptional(w, "total", m.Total);
-            WriteOptional(w, "free", m.Free);
-            WriteOptional(w, "file_cache", m.FileCache);
-            WriteOptional(w, "slab", m.Slab);
+            w.WriteNumberOrNull("total", m.Total);
+            w.WriteNumberOrNull("free", m.Free);
+            w.WriteNumberOrNull("file_cache", m.FileCache);
+            w.WriteNumberOrNull("slab", m.Slab);
             w.WriteEndObject();
         }
         w.WriteNumber("tasks", r.TaskCount);
@@ -151,15 +151,6 @@ internal static class TriageCommand
             w.WriteStringValue(p);
         w.WriteEndArray();
         w.WriteEndObject();
-        w.Flush();
-        output.WriteByte((byte)'\n');
-    }
-
-    private static void WriteOptional(Utf8JsonWriter w, string name, ulong? value)
-    {
-        if (value is ulong v)
-            w.WriteNumber(name, v);
-        else
-            w.WriteNull(name);
+        JsonReport.End(w, output);
     }
 }

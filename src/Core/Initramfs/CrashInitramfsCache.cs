@@ -10,7 +10,8 @@ namespace KdumpSharp.Initramfs;
 /// <param name="Reused">True when an image with the same key was already there.</param>
 /// <param name="Bytes">The file's size.</param>
 /// <param name="Key">The hex SHA-256 of every input (<see cref="CrashInitramfsCache.Key"/>).</param>
-public sealed record CachedCrashInitramfs(string Path, bool Reused, long Bytes, string Key);
+/// <param name="Removed">Images this call deleted because the new one supersedes them (<see cref="CrashInitramfsCache.GetOrBuild"/>).</param>
+public sealed record CachedCrashInitramfs(string Path, bool Reused, long Bytes, string Key, IReadOnlyList<string> Removed);
 
 /// <summary>
 /// Crash initramfs images kept between loads, named by a hash of the contents of everything the
@@ -33,15 +34,27 @@ public static class CrashInitramfsCache
 
     private const UnixFileMode Mode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
-    /// <summary>The image for <paramref name="request"/>: the cached one if its key matches, else a new build.</summary>
+    private const string NamePrefix = "crash-initramfs-";
+    private const string NameSuffix = ".img";
+
+    /// <summary>Hex digits of the key in a file name: enough that two inputs never share a name in practice.</summary>
+    private const int NameKeyLength = 16;
+
+    /// <summary>
+    /// The image for <paramref name="request"/>: the cached one if its key matches, else a new build.
+    /// A new build supersedes the images of the same release (a loaded crash kernel keeps its own
+    /// copy of the segments, so deleting the file does not disarm it) and the images of releases
+    /// whose modules are no longer installed; both are deleted so that years of package upgrades
+    /// do not fill /var/lib. Images of other installed releases are kept for their next load.
+    /// </summary>
     /// <exception cref="InitramfsInputException">An input is missing or malformed (as <see cref="CrashInitramfsBuilder.Build(CrashInitramfsRequest, Stream)"/>).</exception>
     public static CachedCrashInitramfs GetOrBuild(CrashInitramfsRequest request, string directory)
     {
         string key = Key(request);
         Directory.CreateDirectory(directory, Mode0700);
-        string path = Path.Combine(directory, $"crash-initramfs-{request.KernelRelease}-{key[..16]}.img");
+        string path = Path.Combine(directory, $"{NamePrefix}{request.KernelRelease}-{key[..NameKeyLength]}{NameSuffix}");
         if (File.Exists(path))
-            return new CachedCrashInitramfs(path, Reused: true, new FileInfo(path).Length, key);
+            return new CachedCrashInitramfs(path, Reused: true, new FileInfo(path).Length, key, []);
 
         // A leftover from a build that died part way is ours to replace: its name says it was never whole.
         File.Delete(path + CrashSafeFile.IncompleteSuffix);
@@ -57,7 +70,34 @@ public static class CrashInitramfsCache
             File.Delete(path + CrashSafeFile.IncompleteSuffix);
             throw;
         }
-        return new CachedCrashInitramfs(path, Reused: false, new FileInfo(path).Length, key);
+        return new CachedCrashInitramfs(path, Reused: false, new FileInfo(path).Length, key, RemoveSuperseded(directory, path, request));
+    }
+
+    private static List<string> RemoveSuperseded(string directory, string kept, CrashInitramfsRequest request)
+    {
+        string? modulesRoot = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(request.ModulesDirectory));
+        var removed = new List<string>();
+        foreach (string image in Directory.EnumerateFiles(directory, NamePrefix + "*" + NameSuffix))
+        {
+            if (image == kept || ReleaseOf(Path.GetFileName(image)) is not string release)
+                continue;
+            bool superseded = release == request.KernelRelease ||
+                (modulesRoot is not null && !Directory.Exists(Path.Combine(modulesRoot, release)));
+            if (!superseded)
+                continue;
+            File.Delete(image);
+            removed.Add(image);
+        }
+        return removed;
+    }
+
+    /// <summary>The release in "crash-initramfs-RELEASE-KEY.img", or null for a name this cache did not write.</summary>
+    private static string? ReleaseOf(string name)
+    {
+        int keyStart = name.Length - NameSuffix.Length - NameKeyLength;
+        if (keyStart <= NamePrefix.Length + 1 || name[keyStart - 1] != '-' || name.AsSpan(keyStart, NameKeyLength).IndexOfAnyExcept("0123456789abcdef") >= 0)
+            return null;
+        return name[NamePrefix.Length..(keyStart - 1)];
     }
 
     /// <summary>The hex SHA-256 of every input of <paramref name="request"/>'s image, by content.</summary>

@@ -145,6 +145,31 @@ public sealed class CrashInitramfsCacheTests
     }
 
     [Test]
+    public void ANewImageRemovesTheOneItSupersedesAndThoseOfRemovedKernels()
+    {
+        using var machine = new Machine();
+        CachedCrashInitramfs old = CrashInitramfsCache.GetOrBuild(machine.Request(), machine.CacheDirectory);
+        string installed = Path.Combine(machine.CacheDirectory, "crash-initramfs-6.12.117+deb12-amd64-0123456789abcdef.img");
+        string uninstalled = Path.Combine(machine.CacheDirectory, "crash-initramfs-5.10.0-30-amd64-fedcba9876543210.img");
+        string foreign = Path.Combine(machine.CacheDirectory, "crash-initramfs-notes.img");
+        string building = Path.Combine(machine.CacheDirectory, "crash-initramfs-6.1.0-56-amd64-00000000000000aa.img-incomplete");
+        foreach (string file in new[] { installed, uninstalled, foreign, building })
+            File.WriteAllText(file, "x");
+        Directory.CreateDirectory(machine.System.PathOf("/lib/modules/6.12.117+deb12-amd64"));
+
+        CachedCrashInitramfs reused = CrashInitramfsCache.GetOrBuild(machine.Request(), machine.CacheDirectory);
+        Assert.That(reused.Removed, Is.Empty, "a reused image supersedes nothing");
+        Assert.That(File.Exists(uninstalled), Is.True);
+
+        machine.System.Write(CaptureConfiguration.DefaultPath, $"target = UUID={TargetUuid}\ncompression = lz4\n");
+        CachedCrashInitramfs fresh = CrashInitramfsCache.GetOrBuild(machine.Request(), machine.CacheDirectory);
+
+        Assert.That(fresh.Removed, Is.EquivalentTo(new[] { old.Path, uninstalled }));
+        Assert.That(Directory.GetFiles(machine.CacheDirectory), Is.EquivalentTo(new[] { fresh.Path, installed, foreign, building }),
+            "another installed release's image, a file the cache did not name and a build in progress stay");
+    }
+
+    [Test]
     public void AFailedBuildLeavesNothingUnderEitherName()
     {
         using var machine = new Machine();
