@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using KdumpSharp.Analyzer;
 using KdumpSharp.CrashEnvironment;
 using KdumpSharp.Dumps;
@@ -16,7 +15,7 @@ namespace KdumpSharp.VmTests.CrashEnvironment;
 /// reads the results back without mounting anything (debugfs, or the raw image as a file).
 /// </summary>
 [TestFixtureSource(typeof(TestKernel), nameof(TestKernel.All))]
-public sealed partial class CrashEnvironmentTests(TestKernel kernel)
+public sealed class CrashEnvironmentTests(TestKernel kernel)
 {
     private const UnixFileMode Mode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode Mode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -25,12 +24,10 @@ public sealed partial class CrashEnvironmentTests(TestKernel kernel)
     public void Captures_dmesg_and_a_level_31_dump_onto_an_ext4_disk_found_by_uuid()
     {
         string directory = CrashScenario.WorkDirectory("ext4", kernel);
-        string disk = CrashScenario.CreateDisk(Path.Combine(directory, "target.img"), 512);
-        Guid uuid = Guid.NewGuid();
-        CrashScenario.Tool("mkfs.ext4", directory, "-q", "-F", "-U", uuid.ToString(), "-L", "kdscrash", disk);
-        var configuration = new CaptureConfiguration { Target = $"UUID={uuid}", DeviceTimeout = TimeSpan.FromSeconds(60) };
+        Ext4DumpTarget target = Ext4DumpTarget.Create(Path.Combine(directory, "target.img"), 512, Guid.NewGuid(), "kdscrash");
+        var configuration = new CaptureConfiguration { Target = $"UUID={target.Uuid}", DeviceTimeout = TimeSpan.FromSeconds(60) };
 
-        CrashScenario.Result result = CrashScenario.Run(kernel, directory, CrashScenario.Request(kernel, configuration), disk);
+        CrashScenario.Result result = CrashScenario.Run(kernel, directory, CrashScenario.Request(kernel, configuration), target.Image);
 
         QemuRun run = result.Run;
         Assert.That(run.Find("kds-capture: ") , Is.Not.Null, run.Describe("kds-capture never ran as the crash kernel's init"));
@@ -38,17 +35,12 @@ public sealed partial class CrashEnvironmentTests(TestKernel kernel)
         Assert.That(run.Find("FAILED"), Is.Null, run.Describe("the crash environment reported a failure"));
 
         // Read back without mounting: debugfs lists and copies out of the image.
-        string listing = CrashScenario.Tool("debugfs", directory, "-R", "ls -l /var/crash", disk).Output;
-        string dumpName = DumpDirectoryName().Matches(listing).Select(m => m.Groups[1].Value).Single();
-        string dumpPath = $"/var/crash/{dumpName}";
-        Assert.That(DebugfsMode(directory, disk, dumpPath), Is.EqualTo("0700"));
-        string extracted = Path.Combine(directory, "extracted");
-        Directory.CreateDirectory(extracted);
-        CrashScenario.Tool("debugfs", directory, "-R", $"rdump {dumpPath} {extracted}", disk);
-        string dump = Path.Combine(extracted, dumpName);
+        string dumpPath = $"/var/crash/{target.DumpDirectories().Single()}";
+        Assert.That(target.Mode(dumpPath), Is.EqualTo("0700"));
+        string dump = target.Extract(dumpPath, Path.Combine(directory, "extracted"));
         Assert.That(Directory.GetFiles(dump).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { "capture.log", "vmcore-dmesg.txt", "vmcore.kds" }));
         foreach (string file in new[] { "capture.log", "vmcore-dmesg.txt", "vmcore.kds" })
-            Assert.That(DebugfsMode(directory, disk, $"{dumpPath}/{file}"), Is.EqualTo("0600"), file);
+            Assert.That(target.Mode($"{dumpPath}/{file}"), Is.EqualTo("0600"), file);
 
         AssertDumpHasTheCrash(Path.Combine(dump, "vmcore.kds"), result.Marker);
         Assert.That(File.ReadAllText(Path.Combine(dump, "vmcore-dmesg.txt")), Does.Contain(result.Marker));
@@ -137,17 +129,4 @@ public sealed partial class CrashEnvironmentTests(TestKernel kernel)
         Assert.That(doc.RootElement.GetProperty("release").GetString(), Is.EqualTo(kernel.Release));
         Assert.That(doc.RootElement.GetProperty("panic").GetProperty("message").GetString(), Is.EqualTo("Kernel panic - not syncing: sysrq triggered crash"));
     }
-
-    /// <summary>The permission bits debugfs reports for an inode ("Mode:  0700").</summary>
-    private static string DebugfsMode(string directory, string disk, string path)
-    {
-        string stat = CrashScenario.Tool("debugfs", directory, "-R", $"stat {path}", disk).Output;
-        return ModeLine().Match(stat) is { Success: true } m ? m.Groups[1].Value : throw new AssertionException($"no Mode in debugfs stat {path}: {stat}");
-    }
-
-    [GeneratedRegex(@"\s([A-Za-z0-9._-]+-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d)\s*$", RegexOptions.Multiline)]
-    private static partial Regex DumpDirectoryName();
-
-    [GeneratedRegex(@"Mode:\s+([0-7]{4})")]
-    private static partial Regex ModeLine();
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 using KdumpSharp.Analyzer;
 using KdumpSharp.CrashEnvironment;
 using KdumpSharp.Initramfs;
@@ -30,21 +29,13 @@ public sealed class MainJobDemoException(string message) : Exception(message);
 /// back with debugfs and kds-analyzer. Each step is narrated on the given writer; the guest's
 /// console is streamed with a "guest| " prefix. No NUnit: the console demo and the VM test share it.
 /// </summary>
-public sealed partial class MainJobDemo(TextWriter narration)
+public sealed class MainJobDemo(TextWriter narration)
 {
-    /// <summary>The .NET crash environment needs 120M on 6.1 (README); 192M leaves headroom.</summary>
-    public const int CrashKernelMiB = 192;
+    public const int CrashKernelMiB = CrashReadyGuest.CrashKernelMiB;
 
-    public const int GuestMemoryMiB = 512;
+    public const int GuestMemoryMiB = CrashReadyGuest.MemoryMiB;
 
-    /// <summary>The target disk: room for a 512 MiB guest's dump at level 31 and its log.</summary>
-    public const int TargetDiskMiB = 512;
-
-    /// <summary>The first kernel's modules for the disk, and what the crash initramfs built in the guest takes from /lib/modules.</summary>
-    private static readonly string[] GuestModules = ["virtio_pci", "virtio_blk", "ext4", "crc32c_generic"];
-
-    /// <summary>Libraries kds-loader loads at run time without a DT_NEEDED: .NET's crypto shim dlopens OpenSSL for the cache key's SHA-256.</summary>
-    private static readonly string[] OpenSslLibraries = ["libssl.so.3", "libcrypto.so.3"];
+    public const int TargetDiskMiB = CrashReadyGuest.TargetDiskMiB;
 
     private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
@@ -73,28 +64,24 @@ public sealed partial class MainJobDemo(TextWriter narration)
         Say($"   {capture.Executable} ({Mb(new FileInfo(capture.Executable).Length)})");
 
         Step("3. the dump target: an ext4 disk image");
-        Guid uuid = Guid.NewGuid();
-        string disk = Path.Combine(directory, "target.img");
-        using (var image = new FileStream(disk, FileMode.CreateNew, FileAccess.Write))
-            image.SetLength((long)TargetDiskMiB << 20);
-        Tool("mkfs.ext4", directory, "-q", "-F", "-U", uuid.ToString(), "-L", "kdsdemo", disk);
-        Say($"   {disk}: {TargetDiskMiB} MiB, ext4, UUID={uuid}");
+        Ext4DumpTarget target = Setup(() => Ext4DumpTarget.Create(Path.Combine(directory, "target.img"), TargetDiskMiB, Guid.NewGuid(), "kdsdemo"));
+        Say($"   {target.Image}: {TargetDiskMiB} MiB, ext4, UUID={target.Uuid}");
 
         Step("4. the first kernel's machine: busybox init, kds-loader, kds-capture, /boot, /lib/modules, capture.conf");
-        var configuration = new CaptureConfiguration { Target = $"UUID={uuid}", DeviceTimeout = TimeSpan.FromSeconds(60) };
+        var configuration = new CaptureConfiguration { Target = $"UUID={target.Uuid}", DeviceTimeout = TimeSpan.FromSeconds(60) };
         string initramfs = Path.Combine(directory, "guest-initramfs.gz");
-        BuildGuest(initramfs, loader, capture, configuration);
+        Setup(() => BuildGuest(initramfs, loader, configuration));
         Say($"   {initramfs} ({Mb(new FileInfo(initramfs).Length)}); /etc/kdumpsharp/capture.conf:");
         foreach (string line in configuration.ToText().Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')))
             Say($"     {line}");
 
         string marker = "kds-demo-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
         Step($"5. booting QEMU (TCG, {GuestMemoryMiB} MiB, crashkernel={CrashKernelMiB}M): crash load (built), crash load again (reused), status, marker, sysrq-c; the crash kernel's kds-capture saves the dump and reboots");
-        QemuRun run = Boot(directory, initramfs, disk, marker);
+        QemuRun run = Boot(directory, initramfs, target.Image, marker);
         Say($"   QEMU exited after {run.Elapsed.TotalSeconds:0} s");
 
         Step("6. reading the dump back from the ext4 image (debugfs rdump, nothing mounted)");
-        string dump = Extract(directory, disk, run);
+        string dump = Extract(directory, target, run);
         foreach (string file in System.IO.Directory.GetFiles(dump).Order(StringComparer.Ordinal))
             Say($"   {file} ({Mb(new FileInfo(file).Length)})");
 
@@ -118,13 +105,9 @@ public sealed partial class MainJobDemo(TextWriter narration)
         return new MainJobDemoResult(directory, dump, marker, triage, dmesg, run, _clock.Elapsed);
     }
 
-    private void BuildGuest(string path, PublishedProgram loader, PublishedProgram capture, CaptureConfiguration configuration)
+    private void BuildGuest(string path, PublishedProgram loader, CaptureConfiguration configuration)
     {
-        string release = Kernel.Release;
-        var resolver = new KernelModuleResolver(Kernel.ModulesDirectory);
-        KernelModuleClosure firstKernel = resolver.Resolve(GuestImage.Modules);
-        KernelModuleClosure all = resolver.Resolve(GuestModules);
-
+        KernelModuleClosure firstKernel = new KernelModuleResolver(Kernel.ModulesDirectory).Resolve(GuestImage.Modules);
         using var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
         using var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip);
         writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
@@ -133,12 +116,7 @@ public sealed partial class MainJobDemo(TextWriter narration)
         writer.AddFile("init", Encoding.UTF8.GetBytes(InitScript), Mode0755);
 
         var libraries = new SharedLibraryResolver();
-        IEnumerable<SharedObject> files = libraries.Resolve("/bin/busybox").Files
-            .Concat(libraries.Resolve(loader.Executable).Files.Skip(1))
-            .Concat(libraries.Resolve(capture.Executable).Files.Skip(1));
-        foreach (string library in CrashInitramfsBuilder.CodecLibraries.Concat(OpenSslLibraries))
-            files = files.Concat(libraries.Resolve(FindLibrary(library)).Files);
-        foreach (SharedObject file in files)
+        foreach (SharedObject file in libraries.Resolve("/bin/busybox").Files.Concat(libraries.Resolve(loader.Executable).Files.Skip(1)))
         {
             if (!writer.Contains(file.Path))
                 writer.AddFileFromHost(file.Path, file.HostPath, Mode0755);
@@ -146,17 +124,9 @@ public sealed partial class MainJobDemo(TextWriter narration)
         foreach (string applet in new[] { "sh", "mount", "insmod", "cat", "mkdir", "sleep", "sync", "poweroff" })
             writer.AddSymlink($"/bin/{applet}", "busybox");
         writer.AddFileFromHost("usr/bin/kds-loader", loader.Executable, Mode0755);
-        writer.AddFileFromHost($"{CrashInitramfsSources.PackagedCaptureDirectory.TrimStart('/')}/kds-capture", capture.Executable, Mode0755);
-
-        writer.AddFileFromHost($"boot/vmlinuz-{release}", Kernel.Vmlinuz, Mode0644);
-        writer.AddFileFromHost($"boot/config-{release}", Kernel.Config, Mode0644);
-        foreach (string index in new[] { "modules.dep", "modules.builtin" })
-            writer.AddFileFromHost($"lib/modules/{release}/{index}", Path.Combine(Kernel.ModulesDirectory, index), Mode0644);
-        foreach (KernelModule module in all.LoadOrder)
-            writer.AddFileFromHost($"lib/modules/{release}/{module.RelativePath}", module.FullPath, Mode0644);
-        string list = string.Concat(firstKernel.LoadOrder.Select(m => $"/lib/modules/{release}/{m.RelativePath}\n"));
+        CrashReadyGuest.AddTo(writer, Kernel, configuration);
+        string list = string.Concat(firstKernel.LoadOrder.Select(m => $"/lib/modules/{Kernel.Release}/{m.RelativePath}\n"));
         writer.AddFile("etc/kds/modules", Encoding.UTF8.GetBytes(list), Mode0644);
-        writer.AddFile(CaptureConfiguration.DefaultPath.TrimStart('/'), Encoding.UTF8.GetBytes(configuration.ToText()), Mode0644);
         writer.Finish();
     }
 
@@ -198,16 +168,12 @@ public sealed partial class MainJobDemo(TextWriter narration)
         return run;
     }
 
-    private string Extract(string directory, string disk, QemuRun run)
+    private static string Extract(string directory, Ext4DumpTarget target, QemuRun run)
     {
-        string listing = Tool("debugfs", directory, "-R", "ls -l /var/crash", disk);
-        string[] names = [.. DumpDirectoryName().Matches(listing).Select(m => m.Groups[1].Value)];
-        if (names.Length != 1)
-            throw new MainJobDemoException(run.Describe($"expected one dump directory in /var/crash on the target, found {names.Length}: {listing.Trim()}"));
-        string extracted = Path.Combine(directory, "dump");
-        System.IO.Directory.CreateDirectory(extracted);
-        Tool("debugfs", directory, "-R", $"rdump /var/crash/{names[0]} {extracted}", disk);
-        return Path.Combine(extracted, names[0]);
+        IReadOnlyList<string> names = Setup(() => target.DumpDirectories());
+        if (names.Count != 1)
+            throw new MainJobDemoException(run.Describe($"expected one dump directory in /var/crash on the target, found {names.Count}: {string.Join(' ', names)}"));
+        return Setup(() => target.Extract($"/var/crash/{names[0]}", Path.Combine(directory, "dump")));
     }
 
     private static string Analyzer(params string[] arguments)
@@ -220,17 +186,25 @@ public sealed partial class MainJobDemo(TextWriter narration)
         return Encoding.UTF8.GetString(output.ToArray());
     }
 
-    private static string Tool(string file, string directory, params string[] arguments)
+    /// <summary>Runs a harness step, reporting its failure as the demo's.</summary>
+    private static void Setup(Action step) => Setup(() =>
     {
-        HostProcess.Result result = HostProcess.Run(file, arguments, directory, TimeSpan.FromMinutes(5));
-        if (result.ExitCode != 0)
-            throw new MainJobDemoException($"{file} {string.Join(' ', arguments)} exited with {result.ExitCode}: {result.Output.ReplaceLineEndings(" ")}");
-        return result.Output;
-    }
+        step();
+        return 0;
+    });
 
-    private static string FindLibrary(string name) =>
-        SharedLibraryResolver.DefaultSearchDirectories.Select(d => $"{d}/{name}").FirstOrDefault(File.Exists)
-        ?? throw new MainJobDemoException($"{name} is not installed on this host (scripts/setup.sh installs it)");
+    /// <summary>Runs a harness step, reporting its failure as the demo's.</summary>
+    private static T Setup<T>(Func<T> step)
+    {
+        try
+        {
+            return step();
+        }
+        catch (GuestSetupException e)
+        {
+            throw new MainJobDemoException(e.Message);
+        }
+    }
 
     /// <summary>demo-guest-init.sh, read from the source tree next to this file.</summary>
     private static string InitScript =>
@@ -248,7 +222,4 @@ public sealed partial class MainJobDemo(TextWriter narration)
     }
 
     private static string Mb(long bytes) => $"{bytes / 1e6:0.0} MB";
-
-    [GeneratedRegex(@"\s([A-Za-z0-9._-]+-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d)\s*$", RegexOptions.Multiline)]
-    private static partial Regex DumpDirectoryName();
 }

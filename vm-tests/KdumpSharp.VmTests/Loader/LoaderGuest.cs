@@ -1,4 +1,5 @@
 using System.Text;
+using KdumpSharp.CrashEnvironment;
 using KdumpSharp.Initramfs;
 using KdumpSharp.VmTests.Harness;
 
@@ -7,18 +8,20 @@ namespace KdumpSharp.VmTests.Loader;
 /// <summary>
 /// The kds-loader test guest's initramfs: busybox, the published single-file kds-loader with the
 /// libraries it needs, the virtio disk modules and loader-guest-init.sh as /init. The second
-/// kernel of a kexec reboot boots the same image.
+/// kernel of a kexec reboot boots the same image. The crash scenario's image also holds what
+/// <c>kds-loader crash load</c> needs to build our crash initramfs (<see cref="CrashReadyGuest"/>).
 /// </summary>
 internal static class LoaderGuest
 {
     public static IReadOnlyList<string> Applets { get; } =
-        ["sh", "mount", "insmod", "cat", "dd", "stat", "head", "mkdir", "sleep", "sync", "uname", "poweroff"];
+        ["sh", "mount", "insmod", "cat", "dd", "stat", "head", "sed", "mkdir", "sleep", "sync", "uname", "poweroff"];
 
     /// <summary>loader-guest-init.sh, read from the source tree next to this file.</summary>
     public static string InitScript { get; } =
         File.ReadAllText(Path.Combine(PublishedProgram.RepositoryRoot, "vm-tests", "KdumpSharp.VmTests", "Loader", "loader-guest-init.sh"));
 
-    public static void BuildInitramfs(TestKernel kernel, string path)
+    /// <param name="crashReady">capture.conf for a guest that builds our crash initramfs; null for a guest that only loads the kernel it is given.</param>
+    public static void BuildInitramfs(TestKernel kernel, string path, CaptureConfiguration? crashReady = null)
     {
         KernelModuleClosure modules = new KernelModuleResolver(kernel.ModulesDirectory).Resolve(GuestImage.Modules);
         string loader = PublishedProgram.Loader.Executable;
@@ -49,6 +52,8 @@ internal static class LoaderGuest
             list.Append('/').Append(archivePath).Append('\n');
         }
         writer.AddFile("etc/kds/modules", Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
+        if (crashReady is not null)
+            CrashReadyGuest.AddTo(writer, kernel, crashReady);
         writer.Finish();
     }
 

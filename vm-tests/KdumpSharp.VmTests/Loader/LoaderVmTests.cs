@@ -1,36 +1,44 @@
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using KdumpSharp.Analysis;
-using KdumpSharp.Dumps.Elf;
+using KdumpSharp.CrashEnvironment;
+using KdumpSharp.Initramfs;
 using KdumpSharp.Kernel.Printk;
 using KdumpSharp.Kexec;
 using KdumpSharp.Loader;
+using KdumpSharp.Memory;
 using KdumpSharp.VmTests.Harness;
 
 namespace KdumpSharp.VmTests.Loader;
 
 /// <summary>
-/// kds-loader inside a real guest of each Debian kernel: a kexec_file_load fast reboot into a
-/// second kernel, and a crash kernel armed with kexec_file_load that saves the vmcore after a
-/// real sysrq-c panic. One QEMU boot per scenario; the guest side is loader-guest-init.sh.
+/// kds-loader inside a real guest of each Debian kernel: a fast reboot into a second kernel, and
+/// a crash kernel armed with our crash initramfs whose kds-capture saves the dump after a real
+/// sysrq-c panic, each with kexec_file_load and with our own kexec_load. One QEMU boot per
+/// scenario; the guest side is loader-guest-init.sh.
 /// </summary>
 [TestFixtureSource(typeof(TestKernel), nameof(TestKernel.All))]
 public sealed partial class LoaderVmTests(TestKernel kernel)
 {
-    /// <summary>Guest RAM and reservation as the dump harness uses (DumpGuest): both kernels boot and capture in them.</summary>
+    /// <summary>Guest RAM of the scenarios that reserve no crash memory: room for the guest and the kernel it loads.</summary>
     private const int MemoryMiB = 320;
-    private const string CrashKernel = "112M";
 
     /// <summary>Two kernel boots and .NET start-ups under TCG on a loaded 2-core host.</summary>
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(12);
 
-    /// <summary>The vmcore starts this far into the dump disk; guest-init.sh writes its header line at 0.</summary>
-    private const long DumpDiskDataOffset = 1 << 20;
+    /// <summary>
+    /// The crash scenario also builds the crash initramfs in the guest and captures 512 MiB with
+    /// kds-capture, all under TCG: the demo takes about 2 minutes on an idle host.
+    /// </summary>
+    private static readonly TimeSpan CrashTimeout = TimeSpan.FromMinutes(20);
 
     private string _work = null!;
     private string _loaderInitramfs = null!;
+
+    /// <summary>The crash scenario's guest image (built on first use) names its target by this UUID; each run makes a fresh file system with it.</summary>
+    private readonly Guid _crashTargetUuid = Guid.NewGuid();
+    private string? _crashGuestInitramfs;
 
     [OneTimeSetUp]
     public void BuildGuest()
@@ -44,6 +52,20 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
 
     [OneTimeTearDown]
     public void RemoveWork() => Directory.Delete(_work, recursive: true);
+
+    /// <summary>The loader guest plus what <c>kds-loader crash load</c> needs to build our crash initramfs for the ext4 target.</summary>
+    private string CrashGuestInitramfs()
+    {
+        if (_crashGuestInitramfs is null)
+        {
+            string path = Path.Combine(_work, "crash-guest-initramfs.cpio.gz");
+            var configuration = new CaptureConfiguration { Target = $"UUID={_crashTargetUuid}", DeviceTimeout = TimeSpan.FromSeconds(60) };
+            LoaderGuest.BuildInitramfs(kernel, path, configuration);
+            TestContext.Progress.WriteLine($"crash-ready guest initramfs for {kernel.Release}: {new FileInfo(path).Length / 1e6:0.0} MB");
+            _crashGuestInitramfs = path;
+        }
+        return _crashGuestInitramfs;
+    }
 
     [Test]
     public void Fast_reboot_boots_the_second_kernel_with_the_marker([Values("file", "classic")] string syscall)
@@ -84,25 +106,22 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
     public void Crash_kernel_saves_the_vmcore_after_a_panic([Values("file", "classic")] string syscall)
     {
         string marker = NewMarker();
-        string captureInitramfs = Path.Combine(_work, "capture-initramfs.cpio.gz");
-        if (!File.Exists(captureInitramfs))
-            GuestImage.BuildInitramfs(kernel, captureInitramfs);
-        string payload = Path.Combine(_work, "crash-payload.img");
-        string dumpDisk = Path.Combine(_work, "dump.img");
-        File.Delete(payload);
-        File.Delete(dumpDisk);
-        GuestImage.WritePayloadDisk(payload, kernel.Vmlinuz, captureInitramfs, "kds.capture=1");
-        using (var disk = new FileStream(dumpDisk, FileMode.CreateNew, FileAccess.Write))
-            disk.SetLength(((long)MemoryMiB << 20) + (128L << 20));
+        string guest = CrashGuestInitramfs();
+        string image = Path.Combine(_work, $"crash-{syscall}-target.img");
+        File.Delete(image);
+        Ext4DumpTarget target = Ext4DumpTarget.Create(image, CrashReadyGuest.TargetDiskMiB, _crashTargetUuid, "kdsloader");
 
-        QemuRun run = Boot($"crash-{syscall}", $"console=ttyS0 crashkernel={CrashKernel} panic=-1 kds.scenario=crash kds.syscall={syscall} kds.marker={marker}",
-            [new QemuDisk(payload, ReadOnly: true), new QemuDisk(dumpDisk, ReadOnly: false)]);
+        QemuRun run = Boot($"crash-{syscall}",
+            $"console=ttyS0 crashkernel={CrashReadyGuest.CrashKernelMiB}M panic=-1 kds.scenario=crash kds.syscall={syscall} kds.marker={marker}",
+            [new QemuDisk(target.Image, ReadOnly: false)], initrd: guest, memoryMiB: CrashReadyGuest.MemoryMiB, timeout: CrashTimeout);
 
         AssertNoGuestFailure(run);
         Assert.That(Value(run, "KDS-RELEASE "), Is.EqualTo(kernel.Release));
         Assert.That(Value(run, "KDS-STATUS-BEFORE "), Is.EqualTo("3"), run.Describe("status before arming must exit 3"));
         Assert.That(run.Find("crash kernel:   not armed"), Is.Not.Null, run.Describe("status did not say 'not armed'"));
         Assert.That(Value(run, "KDS-LOAD-EXIT "), Is.EqualTo("0"), run.Describe("kds-loader crash load failed"));
+        ConsoleLine? built = run.Find("crash initramfs: built /var/lib/kdumpsharp/crash-initramfs-");
+        Assert.That(built, Is.Not.Null, run.Describe("the first crash load did not build our crash initramfs"));
         Assert.That(run.Find($"crash kernel armed with {CallOf(syscall)}"), Is.Not.Null, run.Describe("no 'armed' line"));
         Assert.That(Value(run, "KDS-STATUS-AFTER "), Is.EqualTo("0"), run.Describe("status after arming must exit 0"));
         Assert.That(run.Find("crash kernel:   armed"), Is.Not.Null, run.Describe("status did not say 'armed'"));
@@ -110,13 +129,16 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         Assert.That(Value(run, "KDS-UNLOAD-EXIT "), Is.EqualTo("0"), run.Describe("kds-loader crash unload failed"));
         Assert.That(Value(run, "KDS-STATUS-UNLOADED "), Is.EqualTo("3"), run.Describe("status after crash unload must exit 3"));
         Assert.That(Value(run, "KDS-RELOAD-EXIT "), Is.EqualTo("0"), run.Describe("arming again after unload failed"));
+        Assert.That(run.Find("crash initramfs: reused /var/lib/kdumpsharp/crash-initramfs-"), Is.Not.Null, run.Describe("the second crash load did not reuse the image"));
+        Assert.That(run.Find($"crash kernel armed with {CallOf(syscall)}", 2), Is.Not.Null, run.Describe("no second 'armed' line"));
         using (JsonDocument json = JsonDocument.Parse(Value(run, "KDS-JSON ")))
         {
             JsonElement state = json.RootElement;
+            ulong reserved = (ulong)CrashReadyGuest.CrashKernelMiB << 20;
             Assert.That(state.GetProperty("crashLoaded").GetBoolean(), Is.True);
-            Assert.That(state.GetProperty("crashSize").GetUInt64(), Is.EqualTo(112UL << 20), "kexec_crash_size is the crashkernel= size");
+            Assert.That(state.GetProperty("crashSize").GetUInt64(), Is.EqualTo(reserved), "kexec_crash_size is the crashkernel= size");
             Assert.That(state.GetProperty("crashRanges").GetArrayLength(), Is.EqualTo(1));
-            Assert.That(state.GetProperty("crashRanges")[0].GetProperty("bytes").GetUInt64(), Is.EqualTo(112UL << 20));
+            Assert.That(state.GetProperty("crashRanges")[0].GetProperty("bytes").GetUInt64(), Is.EqualTo(reserved));
             Assert.That(state.GetProperty("lockdown").GetString(), Is.EqualTo("none"), "Debian's kernels lock down only under Secure Boot");
             Assert.That(state.GetProperty("secureBoot").GetString(), Is.EqualTo("not-efi"), "QEMU's pc machine boots by BIOS");
         }
@@ -124,26 +146,34 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         // The crash kernel's command line, as the capture kernel logged it (init/main.c).
         ConsoleLine? crashCommandLine = run.Find("Kernel command line:", 2);
         Assert.That(crashCommandLine, Is.Not.Null, run.Describe("the crash kernel never logged its command line"));
-        Assert.That(crashCommandLine!.Text, Does.Contain("nr_cpus=1").And.Contain("reset_devices").And.Contain("kds.capture=1")
-            .And.Contain("elfcorehdr=").And.Not.Contain("crashkernel="), "the crash kernel got the crash parameters and the kernel's elfcorehdr=");
-        Assert.That(run.Find("KDS-COPY-END 0"), Is.Not.Null, run.Describe("the crash kernel did not copy /proc/vmcore"));
+        Assert.That(crashCommandLine!.Text, Does.Contain("nr_cpus=1").And.Contain("reset_devices").And.Contain(CrashInitramfsBuilder.RequiredCommandLine)
+            .And.Contain("elfcorehdr=").And.Not.Contain("crashkernel="), "the crash kernel got the crash parameters, what our initramfs needs and elfcorehdr=");
+        Assert.That(run.Find("kds-capture: "), Is.Not.Null, run.Describe("kds-capture never ran as the crash kernel's init"));
+        Assert.That(run.Find("capture done; Reboot"), Is.Not.Null, run.Describe("kds-capture did not finish with its final action"));
 
-        string vmcore = ExtractVmcore(run, dumpDisk);
-        using KernelDump dump = KernelDump.Open(vmcore);
-        Assert.That(dump.Vmcoreinfo.OsRelease, Is.EqualTo(kernel.Release));
-        string dmesg = DmesgFormatter.Format(dump.Log.Records);
-        Assert.That(dmesg, Does.Contain($"KDS-MARKER {marker}"), "the crashed kernel's log in the vmcore holds the marker");
+        string dump = ExtractDump(target, run, syscall);
+        using KernelDump crashed = KernelDump.Open(Path.Combine(dump, "vmcore.kds"));
+        Assert.That(crashed.Vmcoreinfo.OsRelease, Is.EqualTo(kernel.Release));
+        string dmesg = DmesgFormatter.Format(crashed.Log.Records);
+        Assert.That(dmesg, Does.Contain($"KDS-MARKER {marker}"), "the crashed kernel's log in the dump holds the marker");
         Assert.That(dmesg, Does.Contain("sysrq: Trigger a crash"));
-        AssertLoadsCoverSystemRam(run, (ElfVmcoreReader)dump.Reader);
-        ReportTimes(run, "sysrq: Trigger a crash", "KDS-COPY-BEGIN");
+        Assert.That(File.ReadAllText(Path.Combine(dump, "vmcore-dmesg.txt")), Does.Contain($"KDS-MARKER {marker}"));
+        // The native format's Ranges section is the source's PT_LOADs (docs/format.md §6.1): the
+        // crash kernel's /proc/vmcore program headers, whichever syscall built its ELF core header.
+        AssertLoadsCoverSystemRam(run, crashed.Reader.Memory.Ranges);
+
+        TestContext.Out.WriteLine($"in the guest: {built!.Text}");
+        ReportTimes(run, "sysrq: Trigger a crash", "capture done; Reboot");
     }
 
     /// <summary>
     /// The first kernel's System RAM (its /proc/iomem, printed before the panic) minus the crash
     /// region and [0, 1 MiB) — both loaders leave those out (arch/x86/kernel/crash.c) — must lie
     /// inside the vmcore's PT_LOADs: the ELF core header described all the memory worth saving.
+    /// The same check on the loads with the highest RAM page cut off must fail, so a load that
+    /// misses a page cannot pass unnoticed.
     /// </summary>
-    private static void AssertLoadsCoverSystemRam(QemuRun run, ElfVmcoreReader vmcore)
+    private static void AssertLoadsCoverSystemRam(QemuRun run, IReadOnlyList<PhysicalRange> vmcoreLoads)
     {
         var ram = new List<(ulong Start, ulong End)>();
         var crash = new List<(ulong Start, ulong End)>();
@@ -159,20 +189,34 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         }
         Assert.That(ram, Is.Not.Empty, run.Describe("the guest printed no System RAM lines of /proc/iomem"));
         Assert.That(crash, Has.Count.EqualTo(1), run.Describe("the guest's /proc/iomem has no single Crash kernel range"));
-        var loads = vmcore.Segments.Select(s => (s.Memory.Start.Value, s.Memory.End.Value)).OrderBy(s => s.Item1).ToList();
+        var loads = vmcoreLoads.Select(s => (s.Start.Value, s.End.Value)).OrderBy(s => s.Item1).ToList();
+
+        (ulong covered, ulong? missing) = Coverage(ram, crash[0], loads);
+        Assert.That(missing, Is.Null,
+            $"System RAM page 0x{missing:x} of the first kernel is in no PT_LOAD of the vmcore (loads: {string.Join(", ", loads.Select(l => $"0x{l.Item1:x}-0x{l.Item2:x}"))})");
+        Assert.That(covered, Is.GreaterThan(0UL));
+        ulong lastPage = (ram.Max(r => r.End) - 1) & ~4095UL;
+        var cut = loads.Select(l => (l.Item1, Math.Min(l.Item2, lastPage))).ToList();
+        Assert.That(Coverage(ram, crash[0], cut).Missing, Is.EqualTo(lastPage), "the coverage check did not notice a load missing the last RAM page");
+        TestContext.Out.WriteLine($"vmcore PT_LOADs ({loads.Count} merged ranges) cover all {covered} System RAM pages outside the crash region and the first MiB");
+    }
+
+    /// <summary>How many RAM pages above 1 MiB and outside <paramref name="crash"/> the loads cover, and the first one they miss.</summary>
+    private static (ulong Covered, ulong? Missing) Coverage(List<(ulong Start, ulong End)> ram, (ulong Start, ulong End) crash, List<(ulong, ulong)> loads)
+    {
         ulong covered = 0;
         foreach ((ulong start, ulong end) in ram)
         {
             for (ulong page = Math.Max(start, 1UL << 20); page < end; page += 4096)
             {
-                if (page >= crash[0].Start && page < crash[0].End)
+                if (page >= crash.Start && page < crash.End)
                     continue;
-                Assert.That(loads.Any(l => page >= l.Item1 && page < l.Item2), Is.True,
-                    $"System RAM page 0x{page:x} of the first kernel is in no PT_LOAD of the vmcore (loads: {string.Join(", ", loads.Select(l => $"0x{l.Item1:x}-0x{l.Item2:x}"))})");
+                if (!loads.Any(l => page >= l.Item1 && page < l.Item2))
+                    return (covered, page);
                 covered++;
             }
         }
-        TestContext.Out.WriteLine($"vmcore PT_LOADs cover all {covered} System RAM pages outside the crash region and the first MiB");
+        return (covered, null);
     }
 
     /// <summary>
@@ -214,20 +258,21 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
         Assert.That(image.MaxFileLoadCommandLine, Is.EqualTo(2016));
     }
 
-    private QemuRun Boot(string scenario, string commandLine, IReadOnlyList<QemuDisk> disks, string? stopAfterLine = null)
+    private QemuRun Boot(string scenario, string commandLine, IReadOnlyList<QemuDisk> disks, string? stopAfterLine = null,
+        string? initrd = null, int memoryMiB = MemoryMiB, TimeSpan? timeout = null)
     {
         string log = Path.Combine(TestContext.CurrentContext.WorkDirectory, "vm-logs", $"loader-{scenario}-{kernel.Release}-{DateTime.UtcNow:yyyyMMdd-HHmmss}.console.log");
         TestContext.Progress.WriteLine($"VM tests: booting {kernel.Release} for the kds-loader {scenario} scenario (console: {log})");
         return QemuMachine.Run(new QemuOptions
         {
             Kernel = kernel.Vmlinuz,
-            Initrd = _loaderInitramfs,
+            Initrd = initrd ?? _loaderInitramfs,
             CommandLine = commandLine,
             ConsoleLogPath = log,
-            MemoryMiB = MemoryMiB,
+            MemoryMiB = memoryMiB,
             Cpus = 2,
             Disks = disks,
-            Timeout = Timeout,
+            Timeout = timeout ?? Timeout,
             StopAfterLine = stopAfterLine,
         });
     }
@@ -257,39 +302,26 @@ public sealed partial class LoaderVmTests(TestKernel kernel)
             TestContext.Out.WriteLine($"'{from}' to '{to}': {(b.At - a.At).TotalSeconds:0.0} s; QEMU ran {run.Elapsed.TotalSeconds:0} s");
     }
 
-    /// <summary>guest-init.sh's header line "KDSVMCORE1 &lt;bytes&gt; &lt;dd status&gt;", then that many bytes from 1 MiB.</summary>
-    private string ExtractVmcore(QemuRun run, string dumpDisk)
+    /// <summary>
+    /// kds-capture's one dump directory on the target, copied out with debugfs; the directory is
+    /// 0700 and every file in it 0600, as kds-capture creates them (src/Core/IO/CrashSafeFile.cs).
+    /// </summary>
+    private string ExtractDump(Ext4DumpTarget target, QemuRun run, string syscall)
     {
-        using var disk = new FileStream(dumpDisk, FileMode.Open, FileAccess.Read);
-        byte[] head = new byte[512];
-        disk.ReadExactly(head);
-        int newline = Array.IndexOf(head, (byte)'\n');
-        Match match = DumpHeader().Match(newline < 0 ? "" : Encoding.ASCII.GetString(head, 0, newline));
-        Assert.That(match.Success, Is.True, run.Describe("the dump disk has no KDSVMCORE1 header"));
-        Assert.That(match.Groups[2].Value, Is.EqualTo("0"), run.Describe("dd of /proc/vmcore failed in the crash kernel"));
-        long bytes = long.Parse(match.Groups[1].Value);
-        Assert.That(DumpDiskDataOffset + bytes, Is.LessThanOrEqualTo(disk.Length));
-        string vmcore = Path.Combine(_work, "vmcore");
-        File.Delete(vmcore);
-        disk.Position = DumpDiskDataOffset;
-        using (var output = new FileStream(vmcore, FileMode.CreateNew, FileAccess.Write))
-        {
-            byte[] buffer = new byte[1 << 20];
-            for (long remaining = bytes; remaining > 0;)
-            {
-                int chunk = (int)Math.Min(buffer.Length, remaining);
-                disk.ReadExactly(buffer, 0, chunk);
-                output.Write(buffer, 0, chunk);
-                remaining -= chunk;
-            }
-        }
-        return vmcore;
+        IReadOnlyList<string> names = target.DumpDirectories();
+        Assert.That(names, Has.Count.EqualTo(1), run.Describe($"expected one dump directory in /var/crash on the target, found: {string.Join(' ', names)}"));
+        string path = $"/var/crash/{names[0]}";
+        Assert.That(target.Mode(path), Is.EqualTo("0700"), path);
+        string dump = target.Extract(path, Path.Combine(_work, $"crash-{syscall}-dump"));
+        string[] files = [.. Directory.GetFiles(dump).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal)];
+        Assert.That(files, Is.EqualTo(new[] { "capture.log", "vmcore-dmesg.txt", "vmcore.kds" }));
+        foreach (string file in files)
+            Assert.That(target.Mode($"{path}/{file}"), Is.EqualTo("0600"), file);
+        return dump;
     }
 
     /// <summary>A /proc/iomem line: indentation, "start-end : name" (kernel/resource.c r_show).</summary>
     [GeneratedRegex(@"^( *)([0-9a-f]+)-([0-9a-f]+) : (.+)$")]
     private static partial Regex IomemLine();
 
-    [GeneratedRegex(@"^KDSVMCORE1 (\d+) (\d+)$")]
-    private static partial Regex DumpHeader();
 }

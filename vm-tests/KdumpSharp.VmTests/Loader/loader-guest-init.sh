@@ -1,15 +1,18 @@
 #!/bin/sh
 # /init of the kds-loader test guest (built by LoaderGuest.cs, run by LoaderVmTests.cs).
 #
-# First kernel: reads the payload disk /dev/vda (the layout guest-init.sh reads: header line
-# "KDSPAYLOAD1 <kernel bytes> <initramfs bytes>", an --append line, the kernel at 4 KiB, the
-# initramfs at the next 4 KiB boundary), then by kds.scenario=:
-#   reboot: kds-loader load + exec --force; the second kernel (kds.marker2= on its command
-#           line) boots this same initramfs and prints its release and command line.
-#   crash:  kds-loader crash load, status before and after, /proc/iomem as KDS-IOMEM lines,
-#           marker to the kernel log, sysrq-c; the crash kernel runs the harness's
-#           guest-init.sh, which copies /proc/vmcore to vdb.
-#   corrupt: kds-loader load --syscall classic with the --debug-corrupt-segment test hook, then
+# First kernel, by kds.scenario=:
+#   reboot: reads the payload disk /dev/vda (the layout guest-init.sh reads: header line
+#           "KDSPAYLOAD1 <kernel bytes> <initramfs bytes>", an --append line, the kernel at 4 KiB,
+#           the initramfs at the next 4 KiB boundary); kds-loader load + exec --force; the second
+#           kernel (kds.marker2= on its command line) boots this same initramfs and prints its
+#           release and command line.
+#   crash:  kds-loader crash load with no kernel and no --initrd, as an administrator would: it
+#           loads /boot's kernel with our crash initramfs, built from /etc/kdumpsharp/capture.conf
+#           (the ext4 disk /dev/vda); status before and after, /proc/iomem as KDS-IOMEM lines,
+#           marker to the kernel log, sysrq-c; kds-capture, the crash kernel's /init, saves the
+#           dump onto /dev/vda and reboots.
+#   corrupt: reads the payload disk as reboot does; kds-loader load --syscall classic with the --debug-corrupt-segment test hook, then
 #           exec --force; the purgatory must refuse with one serial line and never boot it.
 # kds.syscall= (file or classic, default file) picks kds-loader's --syscall for every load.
 #
@@ -29,7 +32,8 @@ mount -t sysfs sysfs /sys || fail "mount /sys"
 mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
 # kds-loader status reads the lockdown mode from securityfs.
 mount -t securityfs securityfs /sys/kernel/security || fail "mount securityfs"
-mkdir -p /tmp
+# /var/lib: kds-loader caches the crash initramfs it builds in /var/lib/kdumpsharp.
+mkdir -p /tmp /var/lib
 
 scenario=
 marker=
@@ -64,20 +68,24 @@ while [ ! -b /dev/vda ]; do
     sleep 0.1
 done
 
-{ read -r magic kernel_size initrd_size; read -r append; } < /dev/vda
-[ "$magic" = KDSPAYLOAD1 ] || fail "payload disk header is '$magic'"
-mkdir -p /kexec
-dd if=/dev/vda bs=4096 skip=1 count=$(((kernel_size + 4095) / 4096)) 2>/dev/null | head -c "$kernel_size" > /kexec/vmlinuz
-dd if=/dev/vda bs=4096 skip=$((1 + (kernel_size + 4095) / 4096)) count=$(((initrd_size + 4095) / 4096)) 2>/dev/null \
-    | head -c "$initrd_size" > /kexec/initrd.img
-[ "$(stat -c %s /kexec/vmlinuz)" = "$kernel_size" ] || fail "read $(stat -c %s /kexec/vmlinuz) of $kernel_size kernel bytes"
-[ "$(stat -c %s /kexec/initrd.img)" = "$initrd_size" ] || fail "read $(stat -c %s /kexec/initrd.img) of $initrd_size initramfs bytes"
+# The payload disk's kernel and initramfs, for the scenarios that load a kernel they are given.
+read_payload() {
+    { read -r magic kernel_size initrd_size; read -r append; } < /dev/vda
+    [ "$magic" = KDSPAYLOAD1 ] || fail "payload disk header is '$magic'"
+    mkdir -p /kexec
+    dd if=/dev/vda bs=4096 skip=1 count=$(((kernel_size + 4095) / 4096)) 2>/dev/null | head -c "$kernel_size" > /kexec/vmlinuz
+    dd if=/dev/vda bs=4096 skip=$((1 + (kernel_size + 4095) / 4096)) count=$(((initrd_size + 4095) / 4096)) 2>/dev/null \
+        | head -c "$initrd_size" > /kexec/initrd.img
+    [ "$(stat -c %s /kexec/vmlinuz)" = "$kernel_size" ] || fail "read $(stat -c %s /kexec/vmlinuz) of $kernel_size kernel bytes"
+    [ "$(stat -c %s /kexec/initrd.img)" = "$initrd_size" ] || fail "read $(stat -c %s /kexec/initrd.img) of $initrd_size initramfs bytes"
+}
 
 kds-loader status
 echo "KDS-STATUS-BEFORE $?"
 
 case "$scenario" in
     reboot)
+        read_payload
         # Refusals first: nothing is loaded yet, and this guest reserves no crash memory.
         kds-loader exec --force
         echo "KDS-EXEC-UNLOADED-EXIT $?"
@@ -96,7 +104,7 @@ case "$scenario" in
         fail "kds-loader exec --force returned $?"
         ;;
     crash)
-        kds-loader crash load --syscall "$syscall" /kexec/vmlinuz --initrd /kexec/initrd.img --append "$append"
+        kds-loader crash load --syscall "$syscall"
         echo "KDS-LOAD-EXIT $?"
         kds-loader status
         echo "KDS-STATUS-AFTER $?"
@@ -105,7 +113,8 @@ case "$scenario" in
         echo "KDS-UNLOAD-EXIT $?"
         kds-loader crash status > /dev/null
         echo "KDS-STATUS-UNLOADED $?"
-        kds-loader crash load --syscall "$syscall" /kexec/vmlinuz --initrd /kexec/initrd.img --append "$append"
+        # The second load reuses the cached crash initramfs.
+        kds-loader crash load --syscall "$syscall"
         echo "KDS-RELOAD-EXIT $?"
         [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "kexec_crash_loaded is not 1 after crash load"
         sed 's/^/KDS-IOMEM /' /proc/iomem
@@ -115,6 +124,7 @@ case "$scenario" in
         fail "still running after sysrq-c"
         ;;
     corrupt)
+        read_payload
         kds-loader load --syscall classic --debug-corrupt-segment "$corrupt" /kexec/vmlinuz --initrd /kexec/initrd.img \
             --append "kds.marker2=$marker"
         echo "KDS-LOAD-EXIT $?"
