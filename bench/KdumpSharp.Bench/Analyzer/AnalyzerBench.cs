@@ -1,6 +1,7 @@
 using KdumpSharp.Bench.Inputs;
 using KdumpSharp.Bench.Measurement;
 using KdumpSharp.Dumps;
+using KdumpSharp.VmTests.Harness;
 
 namespace KdumpSharp.Bench.Analyzer;
 
@@ -169,7 +170,7 @@ internal sealed class AnalyzerBench(AnalyzerBenchOptions options, Action<string>
                 return (null, "the dump has no OSRELEASE, so no debuginfo package can be chosen");
             try
             {
-                string path = KernelImages.DebugVmlinux(dump.Release, progress);
+                string path = DebugInfo.Vmlinux(dump.Release, progress);
                 string? id = ElfImage.BuildId(path);
                 if (dump.BuildId is not null && id != dump.BuildId)
                     return (null, $"linux-image-{dump.Release}-dbg has build ID {id}, the dumped kernel {dump.BuildId}");

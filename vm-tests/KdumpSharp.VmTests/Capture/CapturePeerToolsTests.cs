@@ -10,7 +10,7 @@ namespace KdumpSharp.VmTests.Capture;
 /// makedumpfile's: crash's <c>sys</c> and drgn find the crashed kernel's release and panic in it.
 /// And the capture's fast paths (batched reads on reading threads, <c>--mmap</c>) write the same
 /// pages as the single-threaded pread capture. Debian 6.1 only: crash 8.0.2 cannot read 6.12 dumps
-/// (bench/README.md). The debuginfo vmlinux is the one <c>kds-bench analyzer</c> caches.
+/// (bench/README.md). The debuginfo vmlinux comes from <see cref="DebugInfo"/>, fetched on first use.
 /// </summary>
 public sealed class CapturePeerToolsTests
 {
@@ -28,13 +28,7 @@ public sealed class CapturePeerToolsTests
     [OneTimeTearDown]
     public void RemoveCaptures() => Directory.Delete(_root, recursive: true);
 
-    private static string DebugVmlinux()
-    {
-        string path = Path.Combine(TestKernel.CacheRoot, "debuginfo", Kernel.Release, $"vmlinux-{Kernel.Release}");
-        if (!File.Exists(path))
-            Assert.Fail($"no debuginfo vmlinux at {path}: run 'kds-bench analyzer' once (it downloads linux-image-{Kernel.Release}-dbg and keeps only the vmlinux)");
-        return path;
-    }
+    private static string DebugVmlinux() => DebugInfo.Vmlinux(Kernel.Release, TestContext.Progress.WriteLine);
 
     private string Capture(string host, params string[] args)
     {

@@ -119,8 +119,7 @@ public sealed partial class TriageTests(TestKernel kernel)
     [Test]
     public void Sym_agrees_with_the_debuginfo_vmlinux_after_the_kaslr_offset()
     {
-        string vmlinux = Path.Combine(TestKernel.CacheRoot, "debuginfo", kernel.Release, $"vmlinux-{kernel.Release}");
-        Assert.That(File.Exists(vmlinux), Is.True, $"{vmlinux} is missing (the debuginfo oracle)");
+        string vmlinux = DebugInfo.Vmlinux(kernel.Release, TestContext.Progress.WriteLine);
         Dictionary<string, ulong> nm = Nm(vmlinux, ["panic", "init_task", "schedule", "jiffies", "sysrq_handle_crash", "_stext", "__start_BTF"]);
         ulong kaslr = ulong.Parse(Vmcoreinfo().Get("KERNELOFFSET")!, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
         Assert.That(kaslr, Is.Not.Zero, "Debian kernels boot randomized");
