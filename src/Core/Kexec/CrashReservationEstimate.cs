@@ -29,9 +29,10 @@ public sealed record CrashReservation(ulong Load, ulong Runtime, string Measured
 /// <summary>
 /// The crashkernel= a crash load of a kernel with our .NET crash environment needs. The load part
 /// is computed (<see cref="ClassicImageBuilder.EstimateCrashLoad"/>); the runtime part comes from
-/// measurement: the smallest crashkernel= with which a real Debian kernel booted the 9 MB zstd
-/// crash initramfs and captured in QEMU (README, "crash environment") was 120M on 6.1 and 104M on
-/// 6.12, in a 2-CPU, 320 MiB guest. Runtime is that minimum minus the load of that measured set-up,
+/// measurement: the smallest crashkernel= with which a real Debian kernel booted the 11.6 MB zstd
+/// crash initramfs (the 21 MB ReadyToRun kds-capture) and captured in QEMU (README, "crash
+/// environment"; CrashKernelSizeMeasurement) was 136M on 6.1 and 120M on 6.12, in a 2-CPU,
+/// 512 MiB guest. Runtime is that minimum minus the load of that measured set-up,
 /// so an estimate for the measured set-up gives back exactly the measured minimum, and a larger
 /// initrd, more CPUs or more RAM add what they add to the load.
 /// </summary>
@@ -39,16 +40,16 @@ public static class CrashReservationEstimate
 {
     public const ulong SuggestionStep = 8UL << 20;
 
-    /// <summary>The crash initramfs the minimum was measured with: 9.0 MB zstd (README).</summary>
-    public const long MeasuredInitrdBytes = 9_000_000;
+    /// <summary>The crash initramfs the minimum was measured with: 11.6 MB zstd (README).</summary>
+    public const long MeasuredInitrdBytes = 11_600_000;
 
     /// <summary>x86-64's 52-bit physical address limit (MAX_PHYSMEM_BITS with 5-level paging); a range beyond it is not RAM.</summary>
     private const ulong MaxPhysical = 1UL << 52;
 
-    private static readonly CrashMachine MeasuredMachine = new(Cpus: 2, RamRanges: 2, TotalRam: 320UL << 20);
+    private static readonly CrashMachine MeasuredMachine = new(Cpus: 2, RamRanges: 2, TotalRam: 512UL << 20);
 
     /// <summary>Smallest crashkernel= that captured, per kernel series; later series use the latest measured one.</summary>
-    private static readonly (int Major, int Minor, ulong Minimum)[] Measured = [(6, 1, 120UL << 20), (6, 12, 104UL << 20)];
+    private static readonly (int Major, int Minor, ulong Minimum)[] Measured = [(6, 1, 136UL << 20), (6, 12, 120UL << 20)];
 
     public static CrashReservation Estimate(BzImage kernel, long initrdBytes, string release, CrashMachine machine, ulong? reserved)
     {

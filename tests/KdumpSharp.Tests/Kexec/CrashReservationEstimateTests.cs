@@ -6,18 +6,18 @@ namespace KdumpSharp.Tests.Kexec;
 
 public class CrashReservationEstimateTests
 {
-    private static readonly CrashMachine Measured = new(Cpus: 2, RamRanges: 2, TotalRam: 320UL << 20);
+    private static readonly CrashMachine Measured = new(Cpus: 2, RamRanges: 2, TotalRam: 512UL << 20);
 
     private static BzImage Kernel(string package = "linux-image-6.1.0-56-amd64") => BzImage.Read(KexecTestKernels.Path(package));
 
-    [TestCase("linux-image-6.1.0-56-amd64", "6.1.0-56-amd64", 120)]
-    [TestCase("linux-image-6.12.117+deb12-amd64-unsigned", "6.12.117+deb12-amd64", 104)]
+    [TestCase("linux-image-6.1.0-56-amd64", "6.1.0-56-amd64", 136)]
+    [TestCase("linux-image-6.12.117+deb12-amd64-unsigned", "6.12.117+deb12-amd64", 120)]
     public void The_measured_set_up_needs_exactly_the_measured_minimum(string package, string release, int minimumMiB)
     {
         CrashReservation e = CrashReservationEstimate.Estimate(Kernel(package), CrashReservationEstimate.MeasuredInitrdBytes, release, Measured, reserved: null);
 
         Assert.That(e.Needed, Is.EqualTo((ulong)minimumMiB << 20));
-        Assert.That(e.Load, Is.GreaterThan(Kernel(package).KernelMemorySize + 9_000_000UL), "the load holds at least init_size and the initrd");
+        Assert.That(e.Load, Is.GreaterThan(Kernel(package).KernelMemorySize + 11_600_000UL), "the load holds at least init_size and the initrd");
         Assert.That(e.SuggestedParameter, Is.EqualTo($"crashkernel={minimumMiB}M"));
     }
 
@@ -67,14 +67,14 @@ public class CrashReservationEstimateTests
     {
         using var system = new FakeSystem();
         string kernel = system.Write("/boot/vmlinuz-6.1.0-56-amd64", File.ReadAllBytes(KexecTestKernels.Path("linux-image-6.1.0-56-amd64")));
-        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 128 << 20);
+        system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 144 << 20);
         Directory.CreateDirectory(system.PathOf("/sys/devices/system/cpu/cpu0"));
         Directory.CreateDirectory(system.PathOf("/sys/devices/system/cpu/cpu1"));
 
         var output = new StringWriter();
         var error = new StringWriter();
         Assert.That(LoaderCli.Run(["crash", "estimate"], output, error, system.Root), Is.EqualTo(ExitCodes.Success), error.ToString());
-        Assert.That(output.ToString(), Does.Contain($"kernel:         {kernel}").And.Contain("reserved:       128 MiB")
+        Assert.That(output.ToString(), Does.Contain($"kernel:         {kernel}").And.Contain("reserved:       144 MiB")
             .And.Contain("runtime:").And.Contain("Debian 6.1").And.Contain("suggested:      crashkernel=").And.Contain("the reservation suffices"));
 
         system.WriteKexecState(loaded: false, crashLoaded: false, crashSize: 64 << 20);
