@@ -117,6 +117,7 @@ public static class CaptureRunner
         var writerOptions = new NativeDumpWriterOptions
         {
             Compression = options.Compression,
+            CompressionLevel = options.CompressionLevel,
             Parallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount,
             DumpLevel = options.DumpLevel,
             Identity = new CaptureIdentity

@@ -83,7 +83,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         _frameRuns = NativePhysicalMemory.FrameRuns(ranges);
         _next = _frameRuns.Length > 0 ? _frameRuns[0].First : 0;
         _writeChunk = WriteChunk;
-        _compressor = new ChunkCompressor(options.Compression, options.ChunkPages, Math.Min(options.Parallelism, 256), _writeChunk);
+        _compressor = new ChunkCompressor(options.Compression, options.CompressionLevel ?? NativeDumpWriterOptions.DefaultLevel(options.Compression), options.ChunkPages, Math.Min(options.Parallelism, 256), _writeChunk);
         try
         {
             var header = new NativeFileHeader
