@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using KdumpSharp.Analysis;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Kdump;
@@ -234,7 +233,6 @@ public static class CaptureRunner
     }
 
     /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddBatch(NativeDumpWriter writer, PageBatch batch)
     {
         ulong first = batch.First.Value;

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.ExceptionServices;
 using KdumpSharp.Interop;
@@ -48,7 +47,6 @@ internal sealed unsafe class PageBatch
     /// mapped from it when <paramref name="map"/> and they lie whole in it at a page-aligned offset (mmap's
     /// rule); else copied with <see cref="PhysicalMemory.ReadPages"/>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Load(PhysicalMemory memory, FileReadSource file, bool map)
     {
         try

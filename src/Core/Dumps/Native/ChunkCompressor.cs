@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using KdumpSharp.Compression;
 using KdumpSharp.IO;
 
@@ -33,7 +32,6 @@ internal sealed class ChunkJob(int chunkPages)
 
     /// <summary>Builds the Chunk payload (docs/format.md §4.1): the data compressed as one block when that
     /// makes it smaller, else stored raw with codec 0; then its CRC.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Compress(PageCodec codec, ushort codecId)
     {
         int runsLength = Runs.Count * PageRun.Size;

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
@@ -147,7 +146,6 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// Adds the bytes of the page at <paramref name="frame"/>, which must be a RAM page after every
     /// page described so far. An all-zero page is recorded as such and not stored.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page)
     {
         if (page.Length != PageFrameNumber.PageSize)
@@ -319,7 +317,6 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// pages, <see cref="ChunkJob.MaxRuns"/> runs, <see cref="MaxChunkSpan"/> pfns, or where the pages
     /// stop being contiguous (a hole between RAM runs).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page)
     {
         ulong pfn = _next;
