@@ -1,4 +1,5 @@
 using System.Text;
+using KdumpSharp.Filtering;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
 
@@ -157,7 +158,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         try
         {
             FillNotCaptured(frame.Value);
-            Append(page.IndexOfAnyExcept((byte)0) < 0 ? PageKind.Zero : PageKind.Present, 1, page);
+            Append(ZeroPage.IsZero(page) ? PageKind.Zero : PageKind.Present, 1, page);
             SyncRunIndex();
         }
         catch (Exception e) when (Fails(e))
