@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KdumpSharp.Compression;
 using KdumpSharp.Dumps;
+using KdumpSharp.Dumps.Native;
 using KdumpSharp.IO;
 
 namespace KdumpSharp.Capture;
@@ -18,6 +19,11 @@ public static class CaptureCli
         format.AcceptOnlyFromAmong("kds", "kdump");
         var compress = new Option<string>("--compress", "-c") { Description = "lz4 or zstd or none for kds; zlib, lzo, zstd or none for kdump" };
         compress.AcceptOnlyFromAmong("lz4", "zstd", "zlib", "lzo", "snappy", "none");
+        var compressLevel = new Option<int?>("--compress-level")
+        {
+            Description = "kds format only: zstd's level (negative: faster, bigger; default "
+                + $"{NativeDumpWriterOptions.DefaultZstdLevel}) or LZ4's acceleration (1 and up; default {NativeDumpWriterOptions.DefaultLz4Acceleration})",
+        };
         var level = new Option<int>("--level", "-l") { Description = "dump level (makedumpfile's bits: 1 zero, 2 cache, 4 private cache, 8 user, 16 free)", DefaultValueFactory = _ => 31 };
         level.Validators.Add(r =>
         {
@@ -31,7 +37,7 @@ public static class CaptureCli
         var stdout = new Option<bool>("--stdout") { Description = "stream the kds dump to standard output (for ssh or a socket) instead of a directory; dmesg and the log travel inside it" };
         var root = new RootCommand("kds-capture: save /proc/vmcore (or any vmcore) as a crash-safe, compressed dump, with the kernel log saved first")
         {
-            input, directory, format, compress, level, threads, quiet, host, mmap, stdout,
+            input, directory, format, compress, compressLevel, level, threads, quiet, host, mmap, stdout,
         };
         root.SetAction(parse =>
         {
@@ -42,6 +48,7 @@ public static class CaptureCli
                 Directory = parse.GetValue(directory)!,
                 Format = kdump ? CaptureFormat.Kdump : CaptureFormat.Native,
                 Compression = ParseCompression(parse.GetValue(compress), kdump),
+                CompressionLevel = CheckCompressionLevel(parse.GetValue(compressLevel), kdump, ParseCompression(parse.GetValue(compress), kdump)),
                 DumpLevel = parse.GetValue(level),
                 Threads = parse.GetValue(threads),
                 HostName = parse.GetValue(host),
@@ -88,6 +95,17 @@ public static class CaptureCli
         "lzo" => PageCompression.Lzo,
         "snappy" => PageCompression.Snappy,
         _ => PageCompression.None,
+    };
+
+    /// <summary>The level as given, when the codec has that level: zstd -131072 (ZSTD_minCLevel) to 22, LZ4 1 to 65537 (LZ4_ACCELERATION_MAX).</summary>
+    private static int? CheckCompressionLevel(int? level, bool kdump, PageCompression compression) => (level, compression) switch
+    {
+        (null, _) => null,
+        _ when kdump => throw new UsageException("--compress-level is for the kds format; makedumpfile's format uses its codecs' fixed levels"),
+        (>= -131072 and <= 22, PageCompression.Zstd) or (>= 1 and <= 65537, PageCompression.Lz4) => level,
+        (_, PageCompression.Zstd) => throw new UsageException("--compress-level for zstd must be between -131072 and 22"),
+        (_, PageCompression.Lz4) => throw new UsageException("--compress-level for lz4 (its acceleration) must be between 1 and 65537"),
+        _ => throw new UsageException("--compress-level needs --compress lz4 or zstd"),
     };
 
     /// <summary>One line on stderr and a documented code for every failure; KDS_DEBUG=1 adds the stack.</summary>

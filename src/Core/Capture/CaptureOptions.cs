@@ -25,6 +25,9 @@ public sealed record CaptureOptions
 
     public PageCompression Compression { get; init; } = PageCompression.Lz4;
 
+    /// <summary>The kds format's codec speed/size knob (zstd level, LZ4 acceleration); null for the writer's default.</summary>
+    public int? CompressionLevel { get; init; }
+
     /// <summary>makedumpfile's dump level: bits 1 zero, 2 cache, 4 private cache, 8 user, 16 free. 31 like every distro.</summary>
     public int DumpLevel { get; init; } = 31;
 

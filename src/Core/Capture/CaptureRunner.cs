@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using KdumpSharp.Analysis;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Kdump;
@@ -117,6 +116,7 @@ public static class CaptureRunner
         var writerOptions = new NativeDumpWriterOptions
         {
             Compression = options.Compression,
+            CompressionLevel = options.CompressionLevel,
             Parallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount,
             DumpLevel = options.DumpLevel,
             Identity = new CaptureIdentity
@@ -233,7 +233,6 @@ public static class CaptureRunner
     }
 
     /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddBatch(NativeDumpWriter writer, PageBatch batch)
     {
         ulong first = batch.First.Value;

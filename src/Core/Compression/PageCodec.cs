@@ -22,15 +22,20 @@ public abstract class PageCodec : IDisposable
     /// </summary>
     public abstract bool TryDecompress(ReadOnlySpan<byte> source, Span<byte> destination);
 
-    /// <summary>Creates a codec. Throws <see cref="CompressionUnavailableException"/> when its native library is missing.</summary>
-    public static PageCodec Create(PageCompression compression) => compression switch
+    /// <summary>
+    /// Creates a codec. Throws <see cref="CompressionUnavailableException"/> when its native library is missing.
+    /// <paramref name="level"/> tunes speed against size where the codec has such a knob: zstd's
+    /// compression level (negative levels are its fast modes), LZ4's acceleration (1 and up). Null
+    /// keeps the codec's default; the other codecs ignore it. Decoding never depends on it.
+    /// </summary>
+    public static PageCodec Create(PageCompression compression, int? level = null) => compression switch
     {
         PageCompression.None => new RawPageCodec(),
         PageCompression.Zlib => new ZlibPageCodec(),
         PageCompression.Lzo => new LzoPageCodec(),
         PageCompression.Snappy => new SnappyPageCodec(),
-        PageCompression.Zstd => new ZstdPageCodec(),
-        PageCompression.Lz4 => new Lz4PageCodec(),
+        PageCompression.Zstd => new ZstdPageCodec(level ?? ZstdPageCodec.DefaultLevel),
+        PageCompression.Lz4 => new Lz4PageCodec(level ?? Lz4PageCodec.DefaultAcceleration),
         _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "unknown page compression"),
     };
 

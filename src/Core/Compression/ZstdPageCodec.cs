@@ -3,19 +3,25 @@ using System.Runtime.InteropServices;
 namespace KdumpSharp.Compression;
 
 /// <summary>
-/// zstd through libzstd.so.1: one frame per page at level 1, as makedumpfile writes with
-/// ZSTD_compressCCtx(level 1) and reads with ZSTD_decompress. Contexts are reused between pages.
+/// zstd through libzstd.so.1: one frame per page (or per chunk) at level 1 by default, as makedumpfile
+/// writes with ZSTD_compressCCtx(level 1) and reads with ZSTD_decompress. Contexts are reused between pages.
 /// </summary>
 internal sealed unsafe partial class ZstdPageCodec : PageCodec
 {
     private const string Library = "libzstd.so.1";
-    private const int Level = 1;
+    /// <summary>makedumpfile's level (makedumpfile.c, compress_zstd).</summary>
+    public const int DefaultLevel = 1;
+
+    private readonly int _level;
 
     private readonly CompressionContext _compress;
     private readonly DecompressionContext _decompress;
 
-    public ZstdPageCodec()
+    /// <param name="level">ZSTD_compressCCtx's level: 1 to 22, or negative for zstd's fast modes (bigger, faster);
+    /// 0 is zstd's default (3).</param>
+    public ZstdPageCodec(int level = DefaultLevel)
     {
+        _level = level;
         NativeCodecLibrary.Require(PageCompression.Zstd, Library, "libzstd1");
         _compress = ZSTD_createCCtx();
         _decompress = ZSTD_createDCtx();
@@ -35,7 +41,7 @@ internal sealed unsafe partial class ZstdPageCodec : PageCodec
         nuint result;
         fixed (byte* src = source)
         fixed (byte* dst = destination)
-            result = ZSTD_compressCCtx(_compress, dst, (nuint)capacity, src, (nuint)source.Length, Level);
+            result = ZSTD_compressCCtx(_compress, dst, (nuint)capacity, src, (nuint)source.Length, _level);
         if (ZSTD_isError(result) != 0)
             return false;
         written = (int)result;

@@ -37,7 +37,8 @@ public sealed class MemMap
     private readonly VirtualMemory _memory;
     private readonly MemMapSection[] _sections;
     private readonly MemMapSection[] _byAddress;
-    private readonly byte[] _scratch = new byte[PageFrameNumber.PageSize];
+    private readonly byte[] _scratch = new byte[ScratchPages * PageFrameNumber.PageSize];
+    private readonly PageState[] _scratchStates = new PageState[ScratchPages];
 
     private MemMap(VirtualMemory memory, StructPageLayout layout, ulong pagesPerSection, MemMapSection[] sections, string source)
     {
@@ -159,10 +160,12 @@ public sealed class MemMap
 
     /// <summary>
     /// Copies the struct pages of pfns [<paramref name="first"/>, <paramref name="first"/> + count) into
-    /// <paramref name="destination"/> (count × SIZE(page) bytes), one read per page of mem_map, and sets
-    /// <paramref name="readable"/>[i] to whether pfn first + i's struct page was wholly in the dump. The
-    /// pfns must lie in one section with a mem_map. Faults are not thrown: they make pages unreadable.
-    /// Returns how many were readable.
+    /// <paramref name="destination"/> (count × SIZE(page) bytes) and sets <paramref name="readable"/>[i]
+    /// to whether pfn first + i's struct page was wholly in the dump. The pfns must lie in one section
+    /// with a mem_map. Faults are not thrown: they make pages unreadable. Returns how many were readable.
+    /// A physically contiguous stretch of mem_map is one read: x86-64 maps a whole section's vmemmap with
+    /// 2 MiB pages when the CPU has PSE (arch/x86/mm/init_64.c, vmemmap_populate), so a 32 KiB block is
+    /// one pread, not eight.
     /// </summary>
     public int ReadStructPages(PageFrameNumber first, int count, Span<byte> destination, Span<bool> readable)
     {
@@ -176,16 +179,31 @@ public sealed class MemMap
         readable.Fill(true);
         ulong start = section.MemMapAddress + (first.Value - section.Start.Value) * (ulong)size;
         int done = 0;
-        // One iteration per page of mem_map touched: at most count * size / PageSize + 2.
+        // Each iteration moves at least to the end of the mem_map page it starts in.
         while (done < bytes.Length)
         {
             ulong va = start + (ulong)done;
             int inPage = (int)(va & (PageFrameNumber.PageSize - 1));
             int chunk = Math.Min(bytes.Length - done, PageFrameNumber.PageSize - inPage);
-            if (!TryReadChunk(va, inPage, bytes.Slice(done, chunk)))
+            if (!TryTranslate(va, out PhysicalAddress pa, out ulong contiguous))
             {
-                for (int i = done / size; i <= (done + chunk - 1) / size; i++)
-                    readable[i] = false;
+                MarkUnreadable(readable, done, chunk, size);
+                done += chunk;
+                continue;
+            }
+            chunk = (int)Math.Min((ulong)Math.Min(bytes.Length - done, ScratchPages * PageFrameNumber.PageSize - inPage), contiguous);
+            int pages = (inPage + chunk + PageFrameNumber.PageSize - 1) / PageFrameNumber.PageSize;
+            Span<PageState> states = _scratchStates.AsSpan(0, pages);
+            _memory.Physical.ReadPages(pa.Frame, pages, _scratch.AsSpan(0, pages * PageFrameNumber.PageSize), states);
+            _scratch.AsSpan(inPage, chunk).CopyTo(bytes.Slice(done));
+            for (int p = 0; p < pages; p++)
+            {
+                if (states[p] == PageState.Present)
+                    continue;
+                // The part of this chunk that page p held.
+                int from = Math.Max(0, p * PageFrameNumber.PageSize - inPage);
+                int to = Math.Min(chunk, (p + 1) * PageFrameNumber.PageSize - inPage);
+                MarkUnreadable(readable, done + from, to - from, size);
             }
             done += chunk;
         }
@@ -193,6 +211,16 @@ public sealed class MemMap
         foreach (bool r in readable)
             ok += r ? 1 : 0;
         return ok;
+    }
+
+    /// <summary>Mem_map pages read at once at most: one classifier block (512 × 64 bytes) plus the page a misaligned start spills into.</summary>
+    private const int ScratchPages = 9;
+
+    /// <summary>Marks the struct pages that overlap bytes [<paramref name="offset"/>, + <paramref name="length"/>) of the copy unreadable.</summary>
+    private static void MarkUnreadable(Span<bool> readable, int offset, int length, int size)
+    {
+        for (int i = offset / size; i <= (offset + length - 1) / size; i++)
+            readable[i] = false;
     }
 
     /// <summary>One struct page, or null when it is not in the dump.</summary>
@@ -205,22 +233,18 @@ public sealed class MemMap
         return ReadStructPages(pfn, 1, bytes, readable) == 1 ? Layout.Read(bytes) : null;
     }
 
-    private bool TryReadChunk(ulong va, int inPage, Span<byte> destination)
+    private bool TryTranslate(ulong va, out PhysicalAddress pa, out ulong contiguous)
     {
-        PhysicalAddress pa;
         try
         {
-            if (!_memory.TryTranslate(va, out pa, out _))
-                return false;
+            return _memory.TryTranslate(va, out pa, out contiguous);
         }
         catch (MemoryFaultException)
         {
+            pa = default;
+            contiguous = 0;
             return false; // a page table of the vmemmap area is itself missing
         }
-        if (_memory.Physical.ReadPage(pa.Frame, _scratch) != PageState.Present)
-            return false;
-        _scratch.AsSpan(inPage, destination.Length).CopyTo(destination);
-        return true;
     }
 
     private static MemMapSection[] ReadSections(VirtualMemory memory, Vmcoreinfo vmcoreinfo, StructPageLayout layout, ulong symbol,

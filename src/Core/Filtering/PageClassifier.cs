@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using KdumpSharp.Dumps;
 using KdumpSharp.Kernel;
 using KdumpSharp.Memory;
@@ -161,7 +160,6 @@ public sealed class PageClassifier
         private ulong _pendingHead;
         private ulong _failedHead = ulong.MaxValue;
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public PageClass Next(ulong pfn)
         {
             int size = _c.MemMap.Layout.Size;
@@ -261,7 +259,6 @@ public sealed class PageClassifier
     /// <paramref name="headAndNext"/> holds its struct page and, when readable, the next one. A head looked
     /// up again from a tail (<paramref name="recount"/> false) does not count its anomalies twice.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal (PageClass Class, ulong Pages, bool Compound) ClassifyHead(ulong pfn, in StructPage page, ReadOnlySpan<byte> headAndNext, bool recount = true)
     {
         KernelPageRules r = Rules;

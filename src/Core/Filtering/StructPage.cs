@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
 using KdumpSharp.Kernel;
 
 namespace KdumpSharp.Filtering;
@@ -64,7 +63,6 @@ public sealed class StructPageLayout
     }
 
     /// <summary>Decodes the struct page at the start of <paramref name="bytes"/> (at least <see cref="Size"/> bytes).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public StructPage Read(ReadOnlySpan<byte> bytes)
     {
         bytes = bytes[..Size];

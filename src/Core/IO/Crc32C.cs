@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
@@ -30,7 +29,6 @@ internal static class Crc32C
     /// <summary>The table-driven path alone, so tests can hold it against the hardware one.</summary>
     internal static uint ComputeSoftware(ReadOnlySpan<byte> data) => ~UpdateSoftware(~0u, data);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static uint Update(uint state, ReadOnlySpan<byte> data)
     {
         if (Sse42.X64.IsSupported)

@@ -80,4 +80,35 @@ public class SparseVmcoreCaptureTests
         Assert.That(stored, Is.EqualTo(5));
         Assert.That(new FileInfo(dump).Length, Is.LessThan(256 << 10), "zero pages take no space");
     }
+
+    [TestCase("zstd", "-3")]
+    [TestCase("lz4", "8")]
+    public void A_compression_level_changes_only_the_speed_and_size(string codec, string level)
+    {
+        string dump = Capture($"level{codec}", "-c", codec, "--compress-level", level);
+        using IDumpReader reader = DumpFile.Open(dump);
+        byte[] page = new byte[4096];
+        Assert.That(reader.Memory.ReadPage(new PageFrameNumber(0x100 + 0x301), page), Is.EqualTo(PageState.Present));
+        Assert.That(page, Is.EqualTo(Enumerable.Range(0, 4096).Select(b => (byte)(b + 0x301)).ToArray()));
+    }
+
+    [TestCase("lz4", "0", "between 1 and 65537")]
+    [TestCase("zstd", "23", "between -131072 and 22")]
+    [TestCase("none", "1", "needs --compress lz4 or zstd")]
+    public void A_compression_level_the_codec_lacks_is_a_usage_error(string codec, string level, string message)
+    {
+        var error = new StringWriter();
+        int code = CaptureCli.Run(["-q", "-c", codec, "--compress-level", level, "-d", Path.Combine(_directory, "out"), _vmcore], new StringWriter(), error);
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error.ToString(), Does.StartWith("kds-capture: ").And.Contain(message));
+    }
+
+    [Test]
+    public void Makedumpfile_format_takes_no_compression_level()
+    {
+        var error = new StringWriter();
+        int code = CaptureCli.Run(["-q", "-f", "kdump", "-c", "zstd", "--compress-level", "3", "-d", Path.Combine(_directory, "out"), _vmcore], new StringWriter(), error);
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error.ToString(), Does.Contain("--compress-level is for the kds format"));
+    }
 }

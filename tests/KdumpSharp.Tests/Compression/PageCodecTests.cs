@@ -46,6 +46,22 @@ public sealed partial class PageCodecTests
         Assert.That(decoded, Is.EqualTo(page));
     }
 
+    [TestCase(PageCompression.Lz4, 1)]
+    [TestCase(PageCompression.Lz4, 64)]
+    [TestCase(PageCompression.Zstd, -5)]
+    [TestCase(PageCompression.Zstd, 19)]
+    public void Every_level_decodes_with_a_default_codec(PageCompression kind, int level)
+    {
+        using PageCodec encoder = PageCodec.Create(kind, level);
+        using PageCodec decoder = PageCodec.Create(kind);
+        byte[] page = CompressiblePage(3);
+        var compressed = new byte[PageSize];
+        Assert.That(encoder.TryCompress(page, compressed, out int written), Is.True);
+        var decoded = new byte[PageSize];
+        Assert.That(decoder.TryDecompress(compressed.AsSpan(0, written), decoded), Is.True);
+        Assert.That(decoded, Is.EqualTo(page));
+    }
+
     [TestCaseSource(nameof(Compressors))]
     public void Incompressible_page_is_refused_so_it_is_stored_raw(PageCompression kind)
     {

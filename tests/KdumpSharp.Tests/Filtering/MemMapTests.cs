@@ -46,6 +46,24 @@ public sealed class MemMapTests
         Assert.That(() => map.ReadStructPages(new PageFrameNumber(1000), 48, bytes, readable), Throws.TypeOf<ArgumentOutOfRangeException>(), "crosses a section");
     }
 
+    [Test]
+    public void A_read_that_starts_inside_a_page_marks_only_the_struct_pages_of_the_missing_page()
+    {
+        var m = new MemMapBuilder(KernelStyle.Linux61);
+        m.SetPage(30, mapping: 0x30);
+        m.SetPage(129, mapping: 0x129);
+        m.Physical.SetState(new PhysicalAddress(m.StructPagePhysical(64)).Frame, PageState.Excluded);
+        MemMap map = MemMap.Open(m.Virtual, m.Vmcoreinfo.Build());
+        byte[] bytes = new byte[100 * 64];
+        bool[] readable = new bool[100];
+        // Pfns 30..129: their struct pages start 1920 bytes into one mem_map page and run over two more,
+        // the middle one (pfns 64..127) missing; one contiguous read covers all three.
+        Assert.That(map.ReadStructPages(new PageFrameNumber(30), 100, bytes, readable), Is.EqualTo(36));
+        Assert.That(readable.Select((r, i) => (r, i)).Where(x => !x.r).Select(x => x.i + 30), Is.EqualTo(Enumerable.Range(64, 64)));
+        Assert.That(map.Layout.Read(bytes).Mapping, Is.EqualTo(0x30), "first struct page, mid-page");
+        Assert.That(map.Layout.Read(bytes.AsSpan(99 * 64)).Mapping, Is.EqualTo(0x129), "last struct page, after the missing page");
+    }
+
     [TestCase("SYMBOL(mem_section)", null, "neither SYMBOL(mem_section) nor SYMBOL(vmemmap)")]
     [TestCase("NUMBER(SECTION_SIZE_BITS)", "11", "is not a section size")]
     [TestCase("NUMBER(MAX_PHYSMEM_BITS)", "20", "is not a physical address width")]

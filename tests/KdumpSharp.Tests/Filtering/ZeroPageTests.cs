@@ -17,6 +17,27 @@ public sealed class ZeroPageTests
         }
     }
 
+    [TestCase(4096)]
+    [TestCase(4096 + 17)]
+    [TestCase(255)]
+    [TestCase(0)]
+    public void Every_byte_counts_in_every_block_and_in_the_tail(int length)
+    {
+        byte[] page = new byte[length];
+        Assert.That(ZeroPage.IsZero(page), Is.True);
+        for (int at = 0; at < length; at += at < 300 ? 1 : 61)
+        {
+            page[at] = 1;
+            Assert.That(ZeroPage.IsZero(page), Is.False, $"byte {at}");
+            page[at] = 0;
+        }
+        if (length > 0)
+        {
+            page[^1] = 0xff;
+            Assert.That(ZeroPage.IsZero(page), Is.False, "last byte");
+        }
+    }
+
     [Test]
     public void Dump_levels_exclude_what_makedumpfile_excludes()
     {

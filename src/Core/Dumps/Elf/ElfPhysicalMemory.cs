@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
 
@@ -76,7 +75,6 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
     /// large read fails (EIO from a poisoned page of /proc/vmcore) or comes back short, its pages are
     /// read again one at a time, so the failure costs the bad page alone.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void ReadPages(PageFrameNumber first, int count, Span<byte> destination, Span<PageState> states)
     {
         const int pageSize = PageFrameNumber.PageSize;

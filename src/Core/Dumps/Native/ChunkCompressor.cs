@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using KdumpSharp.Compression;
 using KdumpSharp.IO;
 
@@ -33,7 +32,6 @@ internal sealed class ChunkJob(int chunkPages)
 
     /// <summary>Builds the Chunk payload (docs/format.md §4.1): the data compressed as one block when that
     /// makes it smaller, else stored raw with codec 0; then its CRC.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Compress(PageCodec codec, ushort codecId)
     {
         int runsLength = Runs.Count * PageRun.Size;
@@ -81,7 +79,8 @@ internal sealed class ChunkCompressor : IDisposable
     private int _allocated;
 
     /// <param name="write">Writes a compressed chunk; called on the caller's thread, in order.</param>
-    public ChunkCompressor(PageCompression compression, int chunkPages, int workers, Action<ChunkJob> write)
+    /// <param name="level">The codec's speed/size knob (<see cref="PageCodec.Create"/>); null for its default.</param>
+    public ChunkCompressor(PageCompression compression, int? level, int chunkPages, int workers, Action<ChunkJob> write)
     {
         _chunkPages = chunkPages;
         _codecId = NativeFormat.CodecId(compression);
@@ -89,7 +88,7 @@ internal sealed class ChunkCompressor : IDisposable
         // Codecs are made here, so a missing library fails the constructor, not a worker.
         _codecs = new PageCodec[workers];
         for (int i = 0; i < workers; i++)
-            _codecs[i] = PageCodec.Create(compression);
+            _codecs[i] = PageCodec.Create(compression, level);
         Capacity = workers == 1 ? 1 : 2 * workers + 1;
         _threads = workers == 1 ? [] : new Thread[workers];
         for (int i = 0; i < _threads.Length; i++)

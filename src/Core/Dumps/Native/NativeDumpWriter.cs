@@ -1,5 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.Text;
+using KdumpSharp.Filtering;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
 
@@ -83,7 +83,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         _frameRuns = NativePhysicalMemory.FrameRuns(ranges);
         _next = _frameRuns.Length > 0 ? _frameRuns[0].First : 0;
         _writeChunk = WriteChunk;
-        _compressor = new ChunkCompressor(options.Compression, options.ChunkPages, Math.Min(options.Parallelism, 256), _writeChunk);
+        _compressor = new ChunkCompressor(options.Compression, options.CompressionLevel ?? NativeDumpWriterOptions.DefaultLevel(options.Compression), options.ChunkPages, Math.Min(options.Parallelism, 256), _writeChunk);
         try
         {
             var header = new NativeFileHeader
@@ -147,7 +147,6 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// Adds the bytes of the page at <paramref name="frame"/>, which must be a RAM page after every
     /// page described so far. An all-zero page is recorded as such and not stored.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page)
     {
         if (page.Length != PageFrameNumber.PageSize)
@@ -159,7 +158,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         try
         {
             FillNotCaptured(frame.Value);
-            Append(page.IndexOfAnyExcept((byte)0) < 0 ? PageKind.Zero : PageKind.Present, 1, page);
+            Append(ZeroPage.IsZero(page) ? PageKind.Zero : PageKind.Present, 1, page);
             SyncRunIndex();
         }
         catch (Exception e) when (Fails(e))
@@ -319,7 +318,6 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// pages, <see cref="ChunkJob.MaxRuns"/> runs, <see cref="MaxChunkSpan"/> pfns, or where the pages
     /// stop being contiguous (a hole between RAM runs).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page)
     {
         ulong pfn = _next;

@@ -11,6 +11,22 @@ public sealed record NativeDumpWriterOptions
     /// <see cref="PageCompression.None"/>. A chunk that does not shrink is stored raw whatever this says.</summary>
     public PageCompression Compression { get; init; } = PageCompression.Lz4;
 
+    /// <summary>The codec's speed/size knob: zstd's level, LZ4's acceleration (see <see cref="PageCodec.Create"/>).
+    /// Null takes <see cref="DefaultLevel"/>. Readers do not need it.</summary>
+    public int? CompressionLevel { get; init; }
+
+    /// <summary>The level a chunk codec runs at unless told otherwise (docs/format.md §4.3 has the measurements behind it).</summary>
+    public static int? DefaultLevel(PageCompression compression) => compression switch
+    {
+        PageCompression.Zstd => DefaultZstdLevel,
+        PageCompression.Lz4 => DefaultLz4Acceleration,
+        _ => null,
+    };
+
+    public const int DefaultZstdLevel = 1;
+
+    public const int DefaultLz4Acceleration = 1;
+
     /// <summary>Most present pages per chunk, compressed as one block (1 to 1024; 16 = 64 KiB, see docs/format.md §4.3).</summary>
     public int ChunkPages { get; init; } = NativeDumpWriter.DefaultChunkPages;
 
