@@ -246,30 +246,12 @@ internal static partial class RealisticDump
         KernelModuleClosure modules = new KernelModuleResolver(kernel.ModulesDirectory).Resolve(Modules);
         using var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
         using var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip);
-        writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
-        foreach (string mountPoint in new[] { "proc", "sys" })
-            writer.AddDirectory(mountPoint);
-        writer.AddFile("init", Encoding.UTF8.GetBytes(init), Mode0755);
+        BusyboxInitramfs.AddInit(writer, init);
         var resolver = new SharedLibraryResolver();
         foreach (string executable in GuestImage.Executables)
-        {
-            foreach (SharedObject file in resolver.Resolve(executable).Files)
-            {
-                if (!writer.Contains(file.Path))
-                    writer.AddFileFromHost(file.Path, file.HostPath);
-            }
-        }
-        string busyboxDirectory = Path.GetDirectoryName(GuestImage.Executables[0])!;
-        foreach (string applet in Applets)
-            writer.AddSymlink($"{busyboxDirectory}/{applet}", "busybox");
-        var list = new StringBuilder();
-        foreach (KernelModule module in modules.LoadOrder)
-        {
-            string archivePath = $"lib/modules/{kernel.Release}/{module.RelativePath}";
-            writer.AddFileFromHost(archivePath, module.FullPath, Mode0644);
-            list.Append('/').Append(archivePath).Append('\n');
-        }
-        writer.AddFile("etc/kds/modules", Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
+            BusyboxInitramfs.AddWithLibraries(writer, resolver, executable);
+        BusyboxInitramfs.AddApplets(writer, Path.GetDirectoryName(GuestImage.Executables[0])!, Applets);
+        BusyboxInitramfs.AddModules(writer, kernel, modules, "etc/kds/modules");
         writer.Finish();
     }
 
@@ -397,9 +379,6 @@ internal static partial class RealisticDump
 
     private static double At(QemuRun run, string text) =>
         (run.Find(text) ?? throw new QemuException(run.Describe($"no console line containing '{text}'"))).At.TotalSeconds;
-
-    private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-    private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
     [GeneratedRegex(@"^KDSVMCORE1 (\d+) (\d+)$")]
     private static partial Regex DumpHeader();

@@ -66,36 +66,16 @@ public sealed class MakedumpfileInteropTests(TestKernel kernel)
 
     private void BuildInitramfs(string path)
     {
-        const UnixFileMode mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        const UnixFileMode mode0755 = mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
         KernelModuleClosure modules = new KernelModuleResolver(kernel.ModulesDirectory)
             .Resolve(["virtio_blk", "virtio_pci", .. BlockDeviceDrivers.ModulesForFileSystem("ext4")]);
         using var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
         using var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip);
-        writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
-        writer.AddDirectory("proc");
-        writer.AddDirectory("sys");
-        writer.AddFile("init", Encoding.UTF8.GetBytes(InitScript.Replace("\r", "") + "\n"), mode0755);
+        BusyboxInitramfs.AddInit(writer, InitScript.Replace("\r", "") + "\n");
         var resolver = new SharedLibraryResolver();
+        // The executables go to /bin, the one PATH entry; libraries stay where the loader looks.
         foreach (string executable in new[] { "/bin/busybox", DumpGenerator.Makedumpfile })
-        {
-            foreach (SharedObject file in resolver.Resolve(executable).Files)
-            {
-                // The executables go to /bin, the one PATH entry; libraries stay where the loader looks.
-                string target = file.Path == executable ? "/bin/" + Path.GetFileName(executable) : file.Path;
-                if (!writer.Contains(target))
-                    writer.AddFileFromHost(target, file.HostPath, mode0755);
-            }
-        }
-        foreach (string applet in Applets)
-            writer.AddSymlink($"bin/{applet}", "busybox");
-        var list = new StringBuilder();
-        foreach (KernelModule module in modules.LoadOrder)
-        {
-            string archivePath = $"lib/modules/{kernel.Release}/{module.RelativePath}";
-            writer.AddFileFromHost(archivePath, module.FullPath, mode0644);
-            list.Append('/').Append(archivePath).Append('\n');
-        }
-        writer.AddFile("etc/kdumpsharp/modules", Encoding.UTF8.GetBytes(list.ToString()), mode0644);
+            BusyboxInitramfs.AddWithLibraries(writer, resolver, executable, "/bin/" + Path.GetFileName(executable), BusyboxInitramfs.Mode0755);
+        BusyboxInitramfs.AddApplets(writer, "bin", Applets);
+        BusyboxInitramfs.AddModules(writer, kernel, modules, "etc/kdumpsharp/modules");
     }
 }

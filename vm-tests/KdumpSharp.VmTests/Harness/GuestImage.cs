@@ -43,39 +43,13 @@ public static class GuestImage
         using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
         using (var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip))
         {
-            // The kernel opens /dev/console for init's stdio before /init can mount devtmpfs.
-            writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
-            foreach (string mountPoint in new[] { "proc", "sys" })
-                writer.AddDirectory(mountPoint);
-            writer.AddFile("init", Encoding.UTF8.GetBytes(InitScript), Mode0755);
+            BusyboxInitramfs.AddInit(writer, InitScript);
             files.Add("init");
-
             var resolver = new SharedLibraryResolver();
             foreach (string executable in Executables)
-            {
-                foreach (SharedObject file in resolver.Resolve(executable).Files)
-                {
-                    if (writer.Contains(file.Path))
-                        continue;
-                    writer.AddFileFromHost(file.Path, file.HostPath);
-                    files.Add(file.Path.TrimStart('/'));
-                }
-            }
-            string busyboxDirectory = Path.GetDirectoryName(Executables[0])!;
-            foreach (string applet in Applets)
-                writer.AddSymlink($"{busyboxDirectory}/{applet}", "busybox");
-
-            var list = new StringBuilder();
-            foreach (KernelModule module in modules.LoadOrder)
-            {
-                // Copied as they are: busybox insmod reads .ko.xz itself.
-                string archivePath = $"lib/modules/{kernel.Release}/{module.RelativePath}";
-                writer.AddFileFromHost(archivePath, module.FullPath, Mode0644);
-                files.Add(archivePath);
-                list.Append('/').Append(archivePath).Append('\n');
-            }
-            writer.AddFile("etc/kds/modules", Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
-            files.Add("etc/kds/modules");
+                files.AddRange(BusyboxInitramfs.AddWithLibraries(writer, resolver, executable));
+            BusyboxInitramfs.AddApplets(writer, Path.GetDirectoryName(Executables[0])!, Applets);
+            files.AddRange(BusyboxInitramfs.AddModules(writer, kernel, modules, "etc/kds/modules"));
             writer.Finish();
             uncompressed = writer.UncompressedLength;
         }
@@ -109,9 +83,6 @@ public static class GuestImage
             disk.Write(new byte[(PayloadBlock - disk.Length % PayloadBlock) % PayloadBlock]);
         }
     }
-
-    private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-    private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
     private static string ReadInitScript()
     {

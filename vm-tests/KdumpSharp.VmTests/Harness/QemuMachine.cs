@@ -72,6 +72,11 @@ public sealed class QemuException(string message) : Exception(message);
 /// host CPU. Under TCG the CPU is qemu64: it lacks LA57, so the guests use 4-level paging like
 /// most real machines whatever this QEMU's "max" model offers, and the Debian kernels boot on
 /// it in seconds. The pc machine (i440FX) is enough: the disks are virtio-blk on plain PCI.
+/// TCG runs every vCPU on one host thread (thread=single). With one thread per vCPU, a Debian
+/// 6.12 guest on a busy host once died at boot with "Oops: int3" in sched_clock_cpu: the other
+/// vCPU ran the int3 that text_poke_bp plants while the kernel patched a static key
+/// (arch/x86/kernel/alternative.c), a cross-vCPU code-modification race of multi-threaded TCG,
+/// before any test code ran. One thread interleaves the vCPUs, so they see code writes at once.
 /// </remarks>
 public static class QemuMachine
 {
@@ -80,14 +85,14 @@ public static class QemuMachine
     public static bool UseKvm => Environment.GetEnvironmentVariable("KDS_QEMU_KVM") == "1";
 
     /// <summary>The accelerator and CPU model in use, for cache keys and reports.</summary>
-    public static string Accelerator => UseKvm ? "kvm,cpu=host" : "tcg,cpu=qemu64";
+    public static string Accelerator => UseKvm ? "kvm,cpu=host" : "tcg,thread=single,cpu=qemu64";
 
     public static IReadOnlyList<string> Arguments(QemuOptions options)
     {
         var args = new List<string>
         {
             "-machine", "pc",
-            "-accel", UseKvm ? "kvm" : "tcg",
+            "-accel", UseKvm ? "kvm" : "tcg,thread=single",
             "-cpu", UseKvm ? "host" : "qemu64",
             "-m", $"{options.MemoryMiB}M",
             "-smp", options.Cpus.ToString(),

@@ -1,4 +1,3 @@
-using System.Text;
 using KdumpSharp.CrashEnvironment;
 using KdumpSharp.Initramfs;
 using KdumpSharp.VmTests.Harness;
@@ -27,36 +26,14 @@ internal static class LoaderGuest
         string loader = PublishedProgram.Loader.Executable;
         using var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
         using var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip);
-        writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
-        foreach (string mountPoint in new[] { "proc", "sys" })
-            writer.AddDirectory(mountPoint);
-        writer.AddFile("init", Encoding.UTF8.GetBytes(InitScript), Mode0755);
-
+        BusyboxInitramfs.AddInit(writer, InitScript);
         var resolver = new SharedLibraryResolver();
-        ExecutableDependencies busybox = resolver.Resolve("/bin/busybox");
-        ExecutableDependencies kdsLoader = resolver.Resolve(loader);
-        foreach (SharedObject file in busybox.Files.Concat(kdsLoader.Files.Skip(1)))
-        {
-            if (!writer.Contains(file.Path))
-                writer.AddFileFromHost(file.Path, file.HostPath);
-        }
-        writer.AddFileFromHost("usr/bin/kds-loader", loader, Mode0755);
-        foreach (string applet in Applets)
-            writer.AddSymlink($"/bin/{applet}", "busybox");
-
-        var list = new StringBuilder();
-        foreach (KernelModule module in modules.LoadOrder)
-        {
-            string archivePath = $"lib/modules/{kernel.Release}/{module.RelativePath}";
-            writer.AddFileFromHost(archivePath, module.FullPath, Mode0644);
-            list.Append('/').Append(archivePath).Append('\n');
-        }
-        writer.AddFile("etc/kds/modules", Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
+        BusyboxInitramfs.AddWithLibraries(writer, resolver, "/bin/busybox");
+        BusyboxInitramfs.AddWithLibraries(writer, resolver, loader, "usr/bin/kds-loader", BusyboxInitramfs.Mode0755);
+        BusyboxInitramfs.AddApplets(writer, "/bin", Applets);
+        BusyboxInitramfs.AddModules(writer, kernel, modules, "etc/kds/modules");
         if (crashReady is not null)
             CrashReadyGuest.AddTo(writer, kernel, crashReady);
         writer.Finish();
     }
-
-    private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-    private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 }
