@@ -33,11 +33,12 @@ public static class CaptureCli
         var threads = new Option<int>("--threads", "-j") { Description = "compression threads (0: one per CPU)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress or step messages, only errors" };
         var host = new Option<string?>("--host") { Description = "name for the dump directory (default: the crashed machine's nodename)" };
+        var noDedup = new Option<bool>("--no-dedup") { Description = "kds format: store every kept page, even one with the same bytes as a page stored before (by default such a page is recorded as a copy of it)" };
         var mmap = new Option<bool>("--mmap") { Description = "map the vmcore instead of reading it: faster, but an unreadable page kills the capture (SIGBUS) instead of costing one page" };
         var stdout = new Option<bool>("--stdout") { Description = "stream the kds dump to standard output (for ssh or a socket) instead of a directory; dmesg and the log travel inside it" };
         var root = new RootCommand("kds-capture: save /proc/vmcore (or any vmcore) as a crash-safe, compressed dump, with the kernel log saved first")
         {
-            input, directory, format, compress, compressLevel, level, threads, quiet, host, mmap, stdout,
+            input, directory, format, compress, compressLevel, level, threads, quiet, host, noDedup, mmap, stdout,
         };
         root.SetAction(parse =>
         {
@@ -53,6 +54,7 @@ public static class CaptureCli
                 Threads = parse.GetValue(threads),
                 HostName = parse.GetValue(host),
                 Mmap = parse.GetValue(mmap),
+                Deduplicate = !parse.GetValue(noDedup),
             };
             bool silent = parse.GetValue(quiet);
             var log = new CaptureLog(silent ? null : error);

@@ -19,10 +19,11 @@ internal static class ConvertCommand
         to.AcceptOnlyFromAmong("elf", "kdump", "kds");
         var compress = new Option<string>("--compress", "-c") { Description = "page compression: --to kdump zlib (default), lzo, zstd, snappy or none; --to kds lz4 (default), zstd or none" };
         compress.AcceptOnlyFromAmong("zlib", "lzo", "zstd", "snappy", "lz4", "none");
+        var noDedup = new Option<bool>("--no-dedup") { Description = "--to kds: store every page, even one with the same bytes as a page stored before (by default such a page is recorded as a copy of it)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no summary line" };
         var command = new Command("convert", "write the dump as an ELF vmcore, makedumpfile's kdump-compressed format or KdumpSharp's own (kds)")
         {
-            dump, destination, to, compress, quiet,
+            dump, destination, to, compress, noDedup, quiet,
         };
         command.SetAction(parse =>
         {
@@ -50,7 +51,7 @@ internal static class ConvertCommand
                     string summary = format switch
                     {
                         "elf" => DescribeElf(ElfVmcoreWriter.Write(kd.Reader, file.Stream)),
-                        "kds" => DescribeNative(NativeDumpWriter.Write(kd.Reader, file.Stream, new NativeDumpWriterOptions { Compression = compression })),
+                        "kds" => DescribeNative(NativeDumpWriter.Write(kd.Reader, file.Stream, new NativeDumpWriterOptions { Compression = compression, AllowCopies = !parse.GetValue(noDedup) })),
                         _ => DescribeKdump(KdumpCompressedWriter.Write(kd.Reader, file.Stream, new KdumpWriterOptions { Compression = compression })),
                     };
                     file.Commit();
@@ -84,7 +85,7 @@ internal static class ConvertCommand
         $"kdump-compressed, {r.DumpedPages} pages ({r.ZeroPages} zero, {r.RawPages} stored raw, {r.LostPages} lost), {r.Bytes >> 20} MiB";
 
     private static string DescribeNative(NativeWriteResult r) =>
-        $"KdumpSharp native, {r.Pages.Stored} pages stored ({r.Pages.Zero} zero, {r.Pages.Excluded} excluded, {r.Pages.ReadErrors} unreadable, {r.Pages.NotCaptured} lost), {r.Chunks} chunks, {r.Bytes >> 20} MiB"
+        $"KdumpSharp native, {r.Pages.Stored} pages stored ({r.Pages.Copies} copies, {r.Pages.Zero} zero, {r.Pages.Excluded} excluded, {r.Pages.ReadErrors} unreadable, {r.Pages.NotCaptured} lost), {r.Chunks} chunks, {r.Bytes >> 20} MiB"
         + (r.IncompleteReason is null ? "" : $"; incomplete: {r.IncompleteReason}");
 
     private static string DescribeElf(ElfWriteResult r) =>

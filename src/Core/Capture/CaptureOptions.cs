@@ -44,6 +44,13 @@ public sealed record CaptureOptions
     /// </summary>
     public bool Mmap { get; init; }
 
+    /// <summary>
+    /// Record a kept page that has the same bytes as one stored earlier as a copy of it (docs/format.md
+    /// §4.1) instead of compressing it again: smaller and faster wherever memory holds the same data
+    /// twice. The kds format only; files with copies need a KdumpSharp that knows them.
+    /// </summary>
+    public bool Deduplicate { get; init; } = true;
+
     /// <summary>The name used for the directory; null takes the crashed kernel's nodename, else this machine's.</summary>
     public string? HostName { get; init; }
 }

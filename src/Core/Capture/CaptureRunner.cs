@@ -119,6 +119,7 @@ public static class CaptureRunner
             CompressionLevel = options.CompressionLevel,
             Parallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount,
             DumpLevel = options.DumpLevel,
+            AllowCopies = options.Deduplicate,
             Identity = new CaptureIdentity
             {
                 Hostname = Environment.MachineName,
@@ -134,7 +135,8 @@ public static class CaptureRunner
 
         int threads = writerOptions.Parallelism;
         using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, options.Mmap);
-        ulong total = NativePhysicalMemory.FrameRuns(memory.Ranges).Aggregate(0UL, (sum, r) => sum + (r.End - r.First)), done = 0, reported = 0;
+        ulong total = NativeDumpWriter.RamPages(memory.Ranges), done = 0, reported = 0;
+        DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
         // Steps wait here in order while their batches are read; excluded spans cost no read but must
         // reach the writer in pfn order, between the reads around them.
         var pending = new Queue<CaptureStep>();
@@ -159,7 +161,7 @@ public static class CaptureRunner
             else
             {
                 PageBatch batch = readAhead.Take();
-                AddBatch(writer, batch);
+                AddBatch(writer, batch, copies, memory);
                 readAhead.Release(batch);
             }
             done += step.Count;
@@ -173,8 +175,10 @@ public static class CaptureRunner
         progress?.Report(1.0);
         timings.Add(new CaptureTiming("dump", start, log.Elapsed - start));
         writer.AppendCaptureLog(log.Text);
+        if (copies is not null)
+            log.Write($"copies: {copies.Copies} pages repeat an earlier page ({copies.FalseMatches} fingerprint matches with other bytes; {copies.TableBytes >> 10} KiB table)");
         NativeWriteResult result = writer.Complete(timings);
-        log.Write($"pages: {result.Pages}; {result.Chunks} chunks");
+        log.Write($"pages: {Describe(result.Pages)}; {result.Chunks} chunks");
         return result.Bytes;
     }
 
@@ -232,8 +236,9 @@ public static class CaptureRunner
         }
     }
 
-    /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one.</summary>
-    private static void AddBatch(NativeDumpWriter writer, PageBatch batch)
+    /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one, as a copy
+    /// of an earlier page when <paramref name="copies"/> finds one with the same bytes in <paramref name="memory"/>.</summary>
+    private static void AddBatch(NativeDumpWriter writer, PageBatch batch, DuplicatePageIndex? copies, PhysicalMemory memory)
     {
         ulong first = batch.First.Value;
         int zeroFrom = -1;
@@ -253,8 +258,11 @@ public static class CaptureRunner
             var frame = new PageFrameNumber(first + (ulong)i);
             switch (batch.States[i])
             {
-                case PageState.Present:
+                case PageState.Present when copies is null:
                     writer.AddPage(frame, batch.Page(i));
+                    break;
+                case PageState.Present:
+                    writer.AddPage(frame, batch.Page(i), copies, memory);
                     break;
                 case PageState.Unreadable:
                     writer.AddReadError(frame, 1);
@@ -295,6 +303,10 @@ public static class CaptureRunner
         PageClass.Offline => ExclusionReason.Offline,
         _ => ExclusionReason.Other,
     };
+
+    private static string Describe(PageCounts p) =>
+        $"{p.Stored} stored, {p.Copies} copies, {p.Zero} zero, {p.Excluded} excluded ({p.Cache} cache, {p.PrivateCache} private cache, {p.User} user, {p.Free} free, "
+        + $"{p.HwPoison} poisoned, {p.Offline} offline, {p.OtherExcluded} other), {p.ReadErrors} unreadable, {p.NotCaptured} not captured";
 
     private static string Describe(PageClassCounts counts) =>
         string.Join(", ", Enum.GetValues<PageClass>().Where(c => counts[c] > 0).Select(c => $"{counts[c]} {c}"));

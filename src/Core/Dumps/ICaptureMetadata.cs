@@ -86,6 +86,9 @@ public sealed record PageCounts
     /// <summary>All-zero pages, recorded but not stored.</summary>
     public long Zero { get; init; }
 
+    /// <summary>Pages with the same bytes as an earlier stored page, recorded as a reference to it.</summary>
+    public long Copies { get; init; }
+
     public long Cache { get; init; }
     public long PrivateCache { get; init; }
     public long User { get; init; }
@@ -104,7 +107,7 @@ public sealed record PageCounts
 
     public long Excluded => Cache + PrivateCache + User + Free + HwPoison + Offline + OtherExcluded;
 
-    public long Total => Stored + Zero + Excluded + ReadErrors + NotCaptured;
+    public long Total => Stored + Zero + Copies + Excluded + ReadErrors + NotCaptured;
 
     /// <summary>The count for one exclusion reason.</summary>
     public long ExcludedFor(ExclusionReason reason) => reason switch

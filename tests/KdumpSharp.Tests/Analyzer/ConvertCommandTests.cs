@@ -23,7 +23,7 @@ public class ConvertCommandTests
         var (code, output, error) = cli.Run(args);
 
         Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
-        Assert.That(output, Does.Match(@"vmcore\.kds: KdumpSharp native, \d+ pages stored \(\d+ zero, 0 excluded, 0 unreadable, 0 lost\), \d+ chunks, \d+ MiB\n"));
+        Assert.That(output, Does.Match(@"vmcore\.kds: KdumpSharp native, \d+ pages stored \(\d+ copies, \d+ zero, 0 excluded, 0 unreadable, 0 lost\), \d+ chunks, \d+ MiB\n"));
         Assert.That(cli.Run("dmesg", kds), Is.EqualTo(cli.Run("dmesg", elf)));
         Assert.That(cli.Run("info", kds).Out, Does.Contain($"FORMAT: KdumpSharp native, version 1, compression {expected}"));
         using var reader = (NativeDumpReader)DumpFile.Open(kds);

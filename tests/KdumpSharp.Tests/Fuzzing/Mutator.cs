@@ -12,7 +12,7 @@ public enum Mutation
 }
 
 /// <summary>A valid dump and the byte ranges worth damaging (headers, bitmaps, descriptors, notes, page tables, log).</summary>
-public sealed record FuzzSeed(string Name, byte[] File, (int Offset, int Length)[] Regions, ulong[] VirtualProbes)
+public sealed record FuzzSeed(string Name, byte[] File, (int Offset, int Length)[] Regions, ulong[] VirtualProbes, bool HasKernelLog = true)
 
 {
     public override string ToString() => Name;

@@ -10,8 +10,14 @@ internal sealed class ChunkJob(int chunkPages)
     /// <summary>Runs the writer puts in one chunk at most (32 KiB of them); the format allows 65536.</summary>
     public const int MaxRuns = 4096;
 
+    /// <summary>Copy pages the writer puts in one chunk at most (2 KiB of copy table); the format allows <see cref="NativeFormat.MaxChunkCopies"/>.</summary>
+    public const int MaxCopies = 256;
+
     public byte[] Raw { get; } = new byte[chunkPages * NativeFormat.PageSize];
     public List<PageRun> Runs { get; } = [];
+
+    /// <summary>The source pfn of each Copy page, in pfn order.</summary>
+    public List<ulong> Copies { get; } = [];
     public byte[] Payload { get; private set; } = [];
     public int PayloadLength { get; private set; }
     public uint PayloadCrc { get; private set; }
@@ -24,21 +30,22 @@ internal sealed class ChunkJob(int chunkPages)
     public void Reset(ulong firstPfn)
     {
         Runs.Clear();
+        Copies.Clear();
         FirstPfn = EndPfn = firstPfn;
         Present = 0;
         Error = null;
         Done.Reset();
     }
 
-    /// <summary>Builds the Chunk payload (docs/format.md §4.1): the data compressed as one block when that
-    /// makes it smaller, else stored raw with codec 0; then its CRC.</summary>
+    /// <summary>Builds the Chunk payload (docs/format.md §4.1): runs, copy table, then the data compressed as
+    /// one block when that makes it smaller, else stored raw with codec 0; then its CRC.</summary>
     public void Compress(PageCodec codec, ushort codecId)
     {
-        int runsLength = Runs.Count * PageRun.Size;
-        int dataOffset = ChunkHeader.Size + runsLength;
+        int tablesOffset = ChunkHeader.Size + Runs.Count * PageRun.Size;
+        int dataOffset = tablesOffset + Copies.Count * ChunkHeader.CopyEntrySize;
         int rawLength = Present * NativeFormat.PageSize;
         if (Payload.Length < dataOffset + rawLength)
-            Payload = new byte[Math.Max(dataOffset, ChunkHeader.Size + MaxRuns * PageRun.Size) + Raw.Length];
+            Payload = new byte[ChunkHeader.Size + MaxRuns * PageRun.Size + MaxCopies * ChunkHeader.CopyEntrySize + Raw.Length];
         Span<byte> data = Payload.AsSpan(dataOffset, rawLength);
         int stored;
         if (codecId != 0 && rawLength > 0 && codec.TryCompress(Raw.AsSpan(0, rawLength), data, out int written))
@@ -51,9 +58,11 @@ internal sealed class ChunkJob(int chunkPages)
             stored = rawLength;
             codecId = 0;
         }
-        new ChunkHeader(codecId, (uint)Runs.Count, (uint)Present, (uint)stored).Write(Payload);
+        new ChunkHeader(codecId, (ushort)Copies.Count, (uint)Runs.Count, (uint)Present, (uint)stored).Write(Payload);
         for (int i = 0; i < Runs.Count; i++)
             Runs[i].Write(Payload.AsSpan(ChunkHeader.Size + i * PageRun.Size));
+        for (int i = 0; i < Copies.Count; i++)
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(Payload.AsSpan(tablesOffset + i * ChunkHeader.CopyEntrySize), Copies[i]);
         PayloadLength = dataOffset + stored;
         PayloadCrc = Crc32C.Compute(Payload.AsSpan(0, PayloadLength));
     }

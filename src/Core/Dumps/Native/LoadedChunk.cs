@@ -13,20 +13,23 @@ internal sealed class LoadedChunk
 {
     private readonly uint[] _runStarts;
     private readonly PageKind[] _kinds;
-    private readonly int[] _firstDataPage;
+    // For a Present run, the index of its first page in the data; for a Copy run, in the copy table.
+    private readonly int[] _firstIndex;
+    private readonly ulong[] _copySources;
     private readonly byte[]? _payload;
     private readonly int _dataOffset;
     private readonly int _storedLength;
     private byte[]? _decoded;
     private bool _decodeFailed;
 
-    private LoadedChunk(ChunkEntry entry, uint[] runStarts, PageKind[] kinds, int[] firstDataPage, byte[]? payload,
+    private LoadedChunk(ChunkEntry entry, uint[] runStarts, PageKind[] kinds, int[] firstIndex, ulong[] copySources, byte[]? payload,
         int dataOffset, int storedLength, ushort codec, int presentPages)
     {
         Entry = entry;
         _runStarts = runStarts;
         _kinds = kinds;
-        _firstDataPage = firstDataPage;
+        _firstIndex = firstIndex;
+        _copySources = copySources;
         _payload = payload;
         _dataOffset = dataOffset;
         _storedLength = storedLength;
@@ -41,32 +44,36 @@ internal sealed class LoadedChunk
 
     public bool Covers(ulong pfn) => pfn >= Entry.FirstPfn && pfn < Entry.EndPfn;
 
-    private static LoadedChunk Invalid(ChunkEntry entry) => new(entry, [], [], [], null, 0, 0, 0, 0);
+    private static LoadedChunk Invalid(ChunkEntry entry) => new(entry, [], [], [], [], null, 0, 0, 0, 0);
 
     /// <summary>
     /// Reads the chunk record at <paramref name="entry"/>'s offset. It is valid only if its header
     /// checks out and names the same span, its payload checks out against its CRC, its runs add up to
-    /// the span with known kinds, and the counts and lengths agree.
+    /// the span with known kinds, every copy names an earlier pfn, and the counts and lengths agree.
     /// </summary>
     public static LoadedChunk Load(DumpSource source, ReadOnlySpan<byte> dumpId, ChunkEntry entry)
     {
-        const long MaxPayload = ChunkHeader.Size + (long)NativeFormat.MaxChunkRuns * PageRun.Size + (long)NativeFormat.MaxChunkPages * NativeFormat.PageSize;
+        const long MaxPayload = ChunkHeader.Size + (long)NativeFormat.MaxChunkRuns * PageRun.Size
+            + (long)NativeFormat.MaxChunkCopies * ChunkHeader.CopyEntrySize + (long)NativeFormat.MaxChunkPages * NativeFormat.PageSize;
         byte[]? payload = NativeRecords.ReadPayload(source, entry.Offset, dumpId, RecordType.Chunk, MaxPayload, out RecordHeader header);
         if (payload is null || header.FirstPfn != entry.FirstPfn || header.EndPfn != entry.EndPfn || payload.Length < ChunkHeader.Size)
             return Invalid(entry);
         ChunkHeader ch = ChunkHeader.Read(payload);
         if (ch.RunCount == 0 || ch.RunCount > NativeFormat.MaxChunkRuns || ch.PresentPages > NativeFormat.MaxChunkPages
+            || ch.CopyPages > NativeFormat.MaxChunkCopies
             || ch.PayloadLength != payload.Length
             || (ch.Codec == 0 && ch.StoredLength != (long)ch.PresentPages * NativeFormat.PageSize))
             return Invalid(entry);
         int runs = (int)ch.RunCount;
         var starts = new uint[runs];
         var kinds = new PageKind[runs];
-        var firstData = new int[runs];
+        var firstIndex = new int[runs];
+        var copySources = new ulong[ch.CopyPages];
         ulong span = entry.EndPfn - entry.FirstPfn, covered = 0;
         if (span > uint.MaxValue)
             return Invalid(entry);
-        int present = 0;
+        int present = 0, copies = 0;
+        int copyTable = ChunkHeader.Size + (int)ch.RunsLength;
         for (int i = 0; i < runs; i++)
         {
             PageRun run = PageRun.Read(payload.AsSpan(ChunkHeader.Size + i * PageRun.Size));
@@ -74,21 +81,35 @@ internal sealed class LoadedChunk
                 return Invalid(entry);
             starts[i] = (uint)covered;
             kinds[i] = run.Kind;
-            firstData[i] = present;
-            covered += run.Pages;
             if (run.Kind == PageKind.Present)
             {
+                firstIndex[i] = present;
                 present += (int)Math.Min(run.Pages, (uint)NativeFormat.MaxChunkPages + 1);
                 if (present > NativeFormat.MaxChunkPages)
                     return Invalid(entry);
             }
+            else if (run.Kind == PageKind.Copy)
+            {
+                firstIndex[i] = copies;
+                if (run.Pages > copySources.Length - copies)
+                    return Invalid(entry);
+                for (uint k = 0; k < run.Pages; k++, copies++)
+                {
+                    // A copy repeats an earlier page, so resolving one never loops.
+                    copySources[copies] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(copyTable + copies * ChunkHeader.CopyEntrySize));
+                    if (copySources[copies] >= entry.FirstPfn + covered + k)
+                        return Invalid(entry);
+                }
+            }
+            covered += run.Pages;
         }
-        if (covered != span || present != ch.PresentPages)
+        if (covered != span || present != ch.PresentPages || copies != ch.CopyPages)
             return Invalid(entry);
-        return new LoadedChunk(entry, starts, kinds, firstData, payload, ChunkHeader.Size + (int)ch.RunsLength, (int)ch.StoredLength, ch.Codec, present);
+        return new LoadedChunk(entry, starts, kinds, firstIndex, copySources, payload, (int)ch.DataOffset, (int)ch.StoredLength, ch.Codec, present);
     }
 
-    /// <summary>The kind of <paramref name="pfn"/> (inside the span) and, for a present page, its index in the data.</summary>
+    /// <summary>The kind of <paramref name="pfn"/> (inside the span) and, for a present page, its index in the data
+    /// (for a copy, in the copy table: see <see cref="CopySource"/>).</summary>
     public PageKind KindOf(ulong pfn, out int dataPage)
     {
         uint offset = (uint)(pfn - Entry.FirstPfn);
@@ -101,9 +122,12 @@ internal sealed class LoadedChunk
             else
                 hi = mid - 1;
         }
-        dataPage = _firstDataPage[lo] + (int)(offset - _runStarts[lo]);
+        dataPage = _firstIndex[lo] + (int)(offset - _runStarts[lo]);
         return _kinds[lo];
     }
+
+    /// <summary>The earlier pfn whose bytes copy <paramref name="copyIndex"/> (from <see cref="KindOf"/>) repeats.</summary>
+    public ulong CopySource(int copyIndex) => _copySources[copyIndex];
 
     /// <summary>Copies present page <paramref name="dataPage"/> out, decoding the chunk first if needed; false if it cannot be decoded.</summary>
     public bool TryCopyPage(int dataPage, Span<byte> destination, Func<PageCompression, PageCodec> codecs)

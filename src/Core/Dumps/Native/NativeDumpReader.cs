@@ -148,8 +148,8 @@ public sealed class NativeDumpReader : IDumpReader, ICaptureMetadata
             DumpThrow.Corrupt(name, "the header fails its checksum", crcAt);
         if (header.Version != NativeFormat.Version)
             DumpThrow.Corrupt(name, $"KDS format version {header.Version}; this KdumpSharp reads version {NativeFormat.Version}", NativeFileHeader.VersionOffset);
-        if (header.IncompatFlags != 0)
-            DumpThrow.Corrupt(name, $"incompatible feature flags 0x{header.IncompatFlags:x} that this KdumpSharp does not know; a newer version wrote the file", NativeFileHeader.IncompatFlagsOffset);
+        if ((header.IncompatFlags & ~(uint)IncompatFeatures.Known) != 0)
+            DumpThrow.Corrupt(name, $"incompatible feature flags 0x{header.IncompatFlags & ~(uint)IncompatFeatures.Known:x} that this KdumpSharp does not know; a newer version wrote the file", NativeFileHeader.IncompatFlagsOffset);
         if (header.PageSize != NativeFormat.PageSize)
             DumpThrow.Corrupt(name, $"page_size is {header.PageSize}; only {NativeFormat.PageSize}-byte pages are supported", NativeFileHeader.PageSizeOffset);
 

@@ -14,7 +14,8 @@ public sealed partial class NativeDumpWriter
     /// Writes any dump in the native format: its RAM ranges and notes (re-serialised in the kernel's
     /// layout, plus a VMCOREINFO note if the source has VMCOREINFO without one), every page with its
     /// state (present, excluded, unreadable; lost pages become NotCaptured and the result incomplete),
-    /// and what the source recorded about its capture when it is itself a native dump. Otherwise the
+    /// and what the source recorded about its capture when it is itself a native dump. With
+    /// <see cref="NativeDumpWriterOptions.AllowCopies"/>, a page that repeats an earlier one is stored as a copy. Otherwise the
     /// dmesg is read from the source's memory, as the capture would save it, when the kernel's log can
     /// be found; the identity records the crashed kernel's utsname. <paramref name="options"/>'
     /// identity and dump level, when set, win over the source's.
@@ -38,6 +39,7 @@ public sealed partial class NativeDumpWriter
             writer.AppendCaptureLog(log);
 
         var native = memory as NativePhysicalMemory;
+        DuplicatePageIndex? copies = options.AllowCopies ? new DuplicatePageIndex(RamPages(memory.Ranges)) : null;
         var page = new byte[PageFrameNumber.PageSize];
         long visited = 0, lost = 0;
         ulong firstLost = 0;
@@ -50,8 +52,11 @@ public sealed partial class NativeDumpWriter
                 var frame = new PageFrameNumber(pfn);
                 switch (memory.ReadPage(frame, page))
                 {
-                    case PageState.Present:
+                    case PageState.Present when copies is null:
                         writer.AddPage(frame, page);
+                        break;
+                    case PageState.Present:
+                        writer.AddPage(frame, page, copies, memory);
                         break;
                     case PageState.Excluded:
                         writer.AddExcluded(frame, 1, native?.ExclusionReasonOf(frame) ?? ExclusionReason.Other);
@@ -77,6 +82,10 @@ public sealed partial class NativeDumpWriter
             : lost > 0 ? $"the source dump had lost {lost} pages (the first at pfn 0x{firstLost:x})" : null;
         return writer.Complete(metadata?.Timings, incomplete);
     }
+
+    /// <summary>The RAM pages of <paramref name="ranges"/>: every page they touch.</summary>
+    public static ulong RamPages(IReadOnlyList<PhysicalRange> ranges) =>
+        NativePhysicalMemory.FrameRuns(ranges).Aggregate(0UL, (sum, r) => sum + (r.End - r.First));
 
     /// <summary>The source's notes in the kernel's layout (fs/proc/vmcore.c keeps them verbatim; so do we).</summary>
     internal static byte[] SerializeNotes(IDumpReader source)

@@ -12,7 +12,7 @@ namespace KdumpSharp.Dumps.Native;
 /// <list type="number">
 /// <item>The constructor writes the header and the Ranges, Notes and Capture sections.</item>
 /// <item><see cref="WriteDmesg"/> (kds-capture calls it first) and <see cref="AppendCaptureLog"/> write sections at any time.</item>
-/// <item><see cref="AddPage"/>, <see cref="AddExcluded"/> and <see cref="AddReadError"/> describe the RAM pages in
+/// <item><see cref="AddPage"/>, <see cref="AddCopy"/>, <see cref="AddExcluded"/> and <see cref="AddReadError"/> describe the RAM pages in
 /// ascending pfn order. Pages never described become NotCaptured (read back as lost).</item>
 /// <item><see cref="Complete"/> writes the counts, timings, index and trailer.</item>
 /// </list>
@@ -90,6 +90,7 @@ public sealed partial class NativeDumpWriter : IDisposable
             {
                 Version = NativeFormat.Version,
                 PageSize = NativeFormat.PageSize,
+                IncompatFlags = (uint)(options.AllowCopies ? IncompatFeatures.Copies : IncompatFeatures.None),
                 Codec = NativeFormat.CodecId(options.Compression),
                 ChunkPages = (ushort)options.ChunkPages,
                 DumpId = _dumpId,
@@ -165,6 +166,58 @@ public sealed partial class NativeDumpWriter : IDisposable
         {
             throw;
         }
+    }
+
+    /// <summary>
+    /// Records the page at <paramref name="frame"/> as a copy of <paramref name="source"/>: an earlier page
+    /// this writer was given by <see cref="AddPage"/>, not all zero, whose bytes the caller has compared
+    /// and found equal (the writer cannot check that: it no longer holds them). Needs
+    /// <see cref="NativeDumpWriterOptions.AllowCopies"/>.
+    /// </summary>
+    public void AddCopy(PageFrameNumber frame, PageFrameNumber source)
+    {
+        CheckOpen();
+        if (!_options.AllowCopies)
+            throw new InvalidOperationException("copies need NativeDumpWriterOptions.AllowCopies, which marks the file for readers that know them");
+        CheckOrder(frame.Value);
+        if (source.Value >= frame.Value)
+            throw new ArgumentOutOfRangeException(nameof(source), $"a copy repeats an earlier page: {source} is not before {frame}");
+        if (!IsRam(frame.Value))
+            throw new ArgumentOutOfRangeException(nameof(frame), $"{frame} is in no RAM range of this dump");
+        try
+        {
+            FillNotCaptured(frame.Value);
+            Append(PageKind.Copy, 1, default, source.Value);
+            SyncRunIndex();
+        }
+        catch (Exception e) when (Fails(e))
+        {
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Adds the page at <paramref name="frame"/> as <see cref="AddPage(PageFrameNumber, ReadOnlySpan{byte})"/> does, or, when
+    /// <paramref name="copies"/> finds an earlier page with the same bytes, as a copy of it.
+    /// <paramref name="memory"/> is where the pages this writer was given can be read back (the source being
+    /// captured), for the byte-for-byte comparison.
+    /// </summary>
+    public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page, DuplicatePageIndex copies, PhysicalMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(copies);
+        if (ZeroPage.IsZero(page))
+        {
+            AddPage(frame, page);
+            return;
+        }
+        ulong fingerprint = DuplicatePageIndex.Fingerprint(page);
+        if (copies.TryFindCopy(fingerprint, page, memory, out PageFrameNumber source))
+        {
+            AddCopy(frame, source);
+            return;
+        }
+        AddPage(frame, page);
+        copies.Remember(frame, fingerprint);
     }
 
     /// <summary>Records <paramref name="count"/> pages from <paramref name="first"/> as read and found all zero:
@@ -315,10 +368,10 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// <summary>
     /// Appends <paramref name="count"/> pages of <paramref name="kind"/> at the cursor (a RAM page, and the
     /// pages all in its RAM run), which then moves past them. A chunk closes at <see cref="NativeDumpWriterOptions.ChunkPages"/> present
-    /// pages, <see cref="ChunkJob.MaxRuns"/> runs, <see cref="MaxChunkSpan"/> pfns, or where the pages
+    /// pages, <see cref="ChunkJob.MaxCopies"/> copies, <see cref="ChunkJob.MaxRuns"/> runs, <see cref="MaxChunkSpan"/> pfns, or where the pages
     /// stop being contiguous (a hole between RAM runs).
     /// </summary>
-    private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page)
+    private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page, ulong copySource = 0)
     {
         ulong pfn = _next;
         while (count > 0)
@@ -334,6 +387,11 @@ public sealed partial class NativeDumpWriter : IDisposable
                 page.CopyTo(c.Raw.AsSpan(c.Present * NativeFormat.PageSize));
                 c.Present++;
             }
+            else if (kind == PageKind.Copy)
+            {
+                take = 1;
+                c.Copies.Add(copySource);
+            }
             if (c.Runs.Count > 0 && c.Runs[^1].Kind == kind && c.Runs[^1].Pages + take <= uint.MaxValue)
                 c.Runs[^1] = c.Runs[^1] with { Pages = c.Runs[^1].Pages + (uint)take };
             else
@@ -342,7 +400,7 @@ public sealed partial class NativeDumpWriter : IDisposable
             _tally.Add(kind, (long)take);
             pfn += take;
             count -= take;
-            if (c.Present == _options.ChunkPages || c.Runs.Count >= ChunkJob.MaxRuns || c.EndPfn - c.FirstPfn >= MaxChunkSpan)
+            if (c.Present == _options.ChunkPages || c.Copies.Count == ChunkJob.MaxCopies || c.Runs.Count >= ChunkJob.MaxRuns || c.EndPfn - c.FirstPfn >= MaxChunkSpan)
                 Close();
         }
         _next = pfn;

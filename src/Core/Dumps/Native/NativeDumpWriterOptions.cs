@@ -33,6 +33,11 @@ public sealed record NativeDumpWriterOptions
     /// <summary>Threads compressing chunks. 1 compresses on the caller's thread and starts no thread.</summary>
     public int Parallelism { get; init; } = Environment.ProcessorCount;
 
+    /// <summary>Whether <see cref="NativeDumpWriter.AddCopy"/> may be used. The header then carries the Copies
+    /// feature flag, which readers older than copies refuse (docs/format.md §2), so it is set only by writers
+    /// that look for identical pages.</summary>
+    public bool AllowCopies { get; init; }
+
     /// <summary>The makedumpfile dump level the capture filtered with, recorded in the Capture section; null for unknown.</summary>
     public int? DumpLevel { get; init; }
 

@@ -17,6 +17,9 @@ internal static class NativeFormat
     /// <summary>Most runs one chunk may list.</summary>
     public const int MaxChunkRuns = 65536;
 
+    /// <summary>Most Copy pages one chunk may list (docs/format.md §4.1).</summary>
+    public const int MaxChunkCopies = 1024;
+
     /// <summary>Most chunks one IndexBlock lists.</summary>
     public const int MaxIndexBlockChunks = 4096;
 
@@ -70,6 +73,18 @@ internal enum RecordType : ushort
     IncompleteSection = 0x0017,
 }
 
+/// <summary>File header incompat_flags (docs/format.md §2): a reader refuses a file with a bit it does not know.</summary>
+[Flags]
+internal enum IncompatFeatures : uint
+{
+    None = 0,
+
+    /// <summary>Chunks may hold Copy runs (page kind 4) and their copy tables.</summary>
+    Copies = 1,
+
+    Known = Copies,
+}
+
 /// <summary>Record header flags.</summary>
 [Flags]
 internal enum RecordFlags : ushort
@@ -87,7 +102,10 @@ internal enum PageKind : byte
     Zero = 1,
     NotCaptured = 2,
     ReadError = 3,
-    FirstReserved = 4,
+
+    /// <summary>The same bytes as an earlier Present page, named in the chunk's copy table.</summary>
+    Copy = 4,
+    FirstReserved = 5,
     ExcludedOther = 16,
     ExcludedCache = 17,
     ExcludedPrivateCache = 18,

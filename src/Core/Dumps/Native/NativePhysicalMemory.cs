@@ -67,6 +67,12 @@ internal sealed class NativePhysicalMemory : PhysicalMemory, IDisposable
                 destination[..PageFrameNumber.PageSize].Clear();
                 return PageState.Present;
             }
+            if (kind == PageKind.Copy)
+            {
+                // The source is an earlier stored page; anything else there means the file is damaged.
+                if (Locate(chunk!.CopySource(dataPage), out chunk, out kind, out dataPage) != PageState.Present || kind != PageKind.Present)
+                    return PageState.Unreadable;
+            }
             return chunk!.TryCopyPage(dataPage, destination, _codecFor) ? PageState.Present : PageState.Unreadable;
         }
     }
@@ -113,7 +119,7 @@ internal sealed class NativePhysicalMemory : PhysicalMemory, IDisposable
         kind = chunk.KindOf(pfn, out dataPage);
         return kind switch
         {
-            PageKind.Present or PageKind.Zero => PageState.Present,
+            PageKind.Present or PageKind.Zero or PageKind.Copy => PageState.Present,
             PageKind.NotCaptured => PageState.Lost,
             PageKind.ReadError => PageState.Unreadable,
             _ => PageState.Excluded,

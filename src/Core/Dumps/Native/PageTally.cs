@@ -27,6 +27,7 @@ internal sealed class PageTally
         {
             Stored = this[PageKind.Present],
             Zero = this[PageKind.Zero],
+            Copies = this[PageKind.Copy],
             Cache = this[PageKind.ExcludedCache],
             PrivateCache = this[PageKind.ExcludedPrivateCache],
             User = this[PageKind.ExcludedUser],

@@ -278,7 +278,7 @@ public sealed class NativeDumpReaderTests
     {
         (_, byte[] file, _) = Written();
         Assert.That(Refused(file, 8, 2), Does.Contain("KDS format version 2"));
-        Assert.That(Refused(file, 16, 1), Does.Contain("incompatible feature flags 0x1"));
+        Assert.That(Refused(file, 16, 2), Does.Contain("incompatible feature flags 0x2"));
         Assert.That(Refused(file, 24, 8192), Does.Contain("page_size is 8192"));
         byte[] compat = (byte[])file.Clone();
         SetHeaderField(compat, 20, 0x80);

@@ -44,6 +44,49 @@ internal static class NativeTestSupport
             new DumpProperties { Format = DumpFormat.Elf, DumpLevel = 31 });
     }
 
+    public const ulong RepeatingRamPages = 300;
+
+    /// <summary>
+    /// 300 RAM pages at pfn 0x100 where pages repeat: pfn p holds pattern (p mod 37) unless p is a multiple
+    /// of 11 (all zero) or of 13 (its own random bytes), and 0x180-0x18f are excluded. So the first
+    /// occurrence of each of the 37 patterns is stored, later ones are copies, zero pages stay zero.
+    /// </summary>
+    public static FakeDumpReader RepeatingSource(out long expectedStored, out long expectedCopies, IReadOnlyList<ElfNote>? notes = null)
+    {
+        var memory = new SparsePhysicalMemory(PhysicalRange.FromLength(0x100000, RepeatingRamPages * 4096));
+        var random = new Random(7);
+        var seen = new HashSet<ulong>();
+        expectedStored = expectedCopies = 0;
+        for (ulong pfn = 0x100; pfn < 0x100 + RepeatingRamPages; pfn++)
+        {
+            if (pfn is >= 0x180 and < 0x190)
+            {
+                memory.SetState(new PageFrameNumber(pfn), PageState.Excluded);
+                continue;
+            }
+            if (pfn % 11 == 0)
+                continue;
+            byte[] page;
+            if (pfn % 13 == 0)
+            {
+                page = new byte[4096];
+                random.NextBytes(page);
+                expectedStored++;
+            }
+            else
+            {
+                page = KdumpCompressedBuilder.Pattern(pfn % 37);
+                if (seen.Add(pfn % 37))
+                    expectedStored++;
+                else
+                    expectedCopies++;
+            }
+            memory.Write(pfn * 4096, page);
+        }
+        return new FakeDumpReader(memory, notes ?? [FakeDumpReader.PrStatusNote(1), FakeDumpReader.VmcoreinfoNote(KdumpTestSupport.VmcoreinfoText)],
+            new DumpProperties { Format = DumpFormat.Elf, DumpLevel = 31 });
+    }
+
     /// <summary>The source above without the lost pages, so a conversion of it is a complete dump.</summary>
     public static FakeDumpReader CompleteSource() => Source(withLostPages: false);
 
