@@ -1,4 +1,5 @@
 using System.Globalization;
+using KdumpSharp.Dumps.Native;
 using KdumpSharp.Memory;
 
 namespace KdumpSharp.Kexec;
@@ -34,7 +35,8 @@ public sealed record CrashReservation(ulong Load, ulong Runtime, string Measured
 /// environment"; CrashKernelSizeMeasurement) was 136M on 6.1 and 120M on 6.12, in a 2-CPU,
 /// 512 MiB guest. Runtime is that minimum minus the load of that measured set-up,
 /// so an estimate for the measured set-up gives back exactly the measured minimum, and a larger
-/// initrd, more CPUs or more RAM add what they add to the load.
+/// initrd, more CPUs or more RAM add what they add to the load. More RAM also grows kds-capture's
+/// table of stored pages (<see cref="DuplicatePageIndex"/>, at most 16 MiB), which the runtime adds.
 /// </summary>
 public static class CrashReservationEstimate
 {
@@ -56,6 +58,8 @@ public static class CrashReservationEstimate
         (int major, int minor, ulong minimum) = MeasurementFor(release);
         ulong measuredLoad = Load(kernel, MeasuredInitrdBytes, MeasuredMachine);
         ulong runtime = minimum > measuredLoad ? minimum - measuredLoad : 0;
+        long tableGrowth = DuplicatePageIndex.TableBytesFor(machine.TotalRam / PageFrameNumber.PageSize) - DuplicatePageIndex.TableBytesFor(MeasuredMachine.TotalRam / PageFrameNumber.PageSize);
+        runtime += (ulong)Math.Max(tableGrowth, 0);
         return new CrashReservation(Load(kernel, initrdBytes, machine), runtime, $"{major}.{minor}", reserved);
     }
 

@@ -40,7 +40,7 @@ public sealed class DuplicatePageIndex
     /// <param name="ramPages">RAM pages of the dump, which sizes the table.</param>
     public DuplicatePageIndex(ulong ramPages)
     {
-        int entries = (int)Math.Clamp(BitOperations.RoundUpToPowerOf2(Math.Max(ramPages / 2, 1)), MinEntries, MaxEntries);
+        int entries = Entries(ramPages);
         _entries = new ulong[entries];
         _setMask = (ulong)(entries / Ways - 1);
     }
@@ -53,6 +53,11 @@ public sealed class DuplicatePageIndex
 
     /// <summary>Bytes the table takes.</summary>
     public long TableBytes => _entries.Length * sizeof(ulong);
+
+    /// <summary>Bytes the table takes for a dump of <paramref name="ramPages"/> RAM pages (the crash kernel must have them).</summary>
+    public static long TableBytesFor(ulong ramPages) => Entries(ramPages) * sizeof(ulong);
+
+    private static int Entries(ulong ramPages) => (int)Math.Clamp(BitOperations.RoundUpToPowerOf2(Math.Max(ramPages / 2, 1)), MinEntries, MaxEntries);
 
     /// <summary>
     /// A 64-bit fingerprint of a 4096-byte page: four independent multiply-rotate lanes over its
