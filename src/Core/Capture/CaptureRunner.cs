@@ -134,9 +134,9 @@ public static class CaptureRunner
             writer.WriteDmesg(dmesg);
 
         int threads = writerOptions.Parallelism;
-        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, options.Mmap);
         ulong total = NativeDumpWriter.RamPages(memory.Ranges), done = 0, reported = 0;
         DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
+        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, options.Mmap, fingerprint: copies is not null);
         // Steps wait here in order while their batches are read; excluded spans cost no read but must
         // reach the writer in pfn order, between the reads around them.
         var pending = new Queue<CaptureStep>();
@@ -262,7 +262,7 @@ public static class CaptureRunner
                     writer.AddPage(frame, batch.Page(i));
                     break;
                 case PageState.Present:
-                    writer.AddPage(frame, batch.Page(i), copies, memory);
+                    writer.AddPage(frame, batch.Page(i), batch.Fingerprints[i], copies, memory);
                     break;
                 case PageState.Unreadable:
                     writer.AddReadError(frame, 1);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Runtime.ExceptionServices;
+using KdumpSharp.Dumps.Native;
 using KdumpSharp.Filtering;
 using KdumpSharp.Interop;
 using KdumpSharp.IO;
@@ -8,16 +9,20 @@ using KdumpSharp.Memory;
 
 namespace KdumpSharp.Capture;
 
-/// <summary>Consecutive pages of one RAM run, read with one request and tested for zero on a reading thread.</summary>
+/// <summary>Consecutive pages of one RAM run, read with one request and tested for zero (and fingerprinted) on a reading thread.</summary>
 internal sealed unsafe class PageBatch
 {
+    private readonly bool _fingerprint;
     private byte* _mapped;
 
-    public PageBatch(int pages)
+    /// <param name="fingerprint">Whether to fingerprint each present non-zero page (<see cref="Fingerprints"/>).</param>
+    public PageBatch(int pages, bool fingerprint)
     {
         Data = new byte[pages * PageFrameNumber.PageSize];
         States = new PageState[pages];
         Zero = new bool[pages];
+        Fingerprints = fingerprint ? new ulong[pages] : [];
+        _fingerprint = fingerprint;
     }
 
     public byte[] Data { get; }
@@ -25,6 +30,10 @@ internal sealed unsafe class PageBatch
 
     /// <summary>Zero[i]: page i is present and every byte of it is zero.</summary>
     public bool[] Zero { get; }
+
+    /// <summary>Fingerprints[i]: <see cref="DuplicatePageIndex.Fingerprint"/> of page i when it is present and not zero
+    /// (empty when the batch was made without fingerprints).</summary>
+    public ulong[] Fingerprints { get; }
 
     public PageFrameNumber First { get; private set; }
     public int Count { get; private set; }
@@ -86,10 +95,15 @@ internal sealed unsafe class PageBatch
     /// <summary>Pages per read on the copying path: 128 KiB, well inside the L2 cache.</summary>
     private const int ReadSlicePages = 32;
 
+    /// <summary>Tests pages for zero, and fingerprints the others, while they are still in the cache.</summary>
     private void TestZero(int from, int count)
     {
         for (int i = from; i < from + count; i++)
+        {
             Zero[i] = States[i] == PageState.Present && ZeroPage.IsZero(Page(i));
+            if (_fingerprint && !Zero[i] && States[i] == PageState.Present)
+                Fingerprints[i] = DuplicatePageIndex.Fingerprint(Page(i));
+        }
     }
 
     /// <summary>Gives the mapping back, so the pages read stop counting toward the process's memory.</summary>
@@ -145,6 +159,7 @@ internal sealed class PageReadAhead : IDisposable
     private readonly PhysicalMemory _memory;
     private readonly FileReadSource _file;
     private readonly bool _map;
+    private readonly bool _fingerprint;
     private readonly Thread[] _threads;
     private readonly BlockingCollection<PageBatch> _todo = [];
     private readonly Queue<PageBatch> _inFlight = new();
@@ -153,11 +168,13 @@ internal sealed class PageReadAhead : IDisposable
     /// <param name="readers">Reading threads; 0 reads on the caller's thread, when it submits.</param>
     /// <param name="file">The vmcore <paramref name="memory"/> reads.</param>
     /// <param name="map">Map pages from it (<see cref="CaptureOptions.Mmap"/>) instead of reading them.</param>
-    public PageReadAhead(PhysicalMemory memory, int readers, FileReadSource file, bool map)
+    /// <param name="fingerprint">Fingerprint the non-zero pages too, for <see cref="DuplicatePageIndex"/>.</param>
+    public PageReadAhead(PhysicalMemory memory, int readers, FileReadSource file, bool map, bool fingerprint)
     {
         _memory = memory;
         _file = file;
         _map = map;
+        _fingerprint = fingerprint;
         Capacity = readers == 0 ? 1 : 2 * readers;
         _threads = new Thread[readers];
         for (int i = 0; i < readers; i++)
@@ -185,7 +202,7 @@ internal sealed class PageReadAhead : IDisposable
         }
         else
         {
-            batch = new PageBatch(BatchPages);
+            batch = new PageBatch(BatchPages, _fingerprint);
         }
         batch.Reset(first, count);
         _inFlight.Enqueue(batch);

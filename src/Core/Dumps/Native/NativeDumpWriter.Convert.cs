@@ -1,5 +1,6 @@
 using System.Text;
 using KdumpSharp.Architecture;
+using KdumpSharp.Filtering;
 using KdumpSharp.Kernel;
 using KdumpSharp.Kernel.Printk;
 using KdumpSharp.Memory;
@@ -52,11 +53,11 @@ public sealed partial class NativeDumpWriter
                 var frame = new PageFrameNumber(pfn);
                 switch (memory.ReadPage(frame, page))
                 {
-                    case PageState.Present when copies is null:
+                    case PageState.Present when copies is null || ZeroPage.IsZero(page):
                         writer.AddPage(frame, page);
                         break;
                     case PageState.Present:
-                        writer.AddPage(frame, page, copies, memory);
+                        writer.AddPage(frame, page, DuplicatePageIndex.Fingerprint(page), copies, memory);
                         break;
                     case PageState.Excluded:
                         writer.AddExcluded(frame, 1, native?.ExclusionReasonOf(frame) ?? ExclusionReason.Other);

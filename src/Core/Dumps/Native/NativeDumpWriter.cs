@@ -197,20 +197,17 @@ public sealed partial class NativeDumpWriter : IDisposable
     }
 
     /// <summary>
-    /// Adds the page at <paramref name="frame"/> as <see cref="AddPage(PageFrameNumber, ReadOnlySpan{byte})"/> does, or, when
-    /// <paramref name="copies"/> finds an earlier page with the same bytes, as a copy of it.
-    /// <paramref name="memory"/> is where the pages this writer was given can be read back (the source being
-    /// captured), for the byte-for-byte comparison.
+    /// Adds the non-zero page at <paramref name="frame"/> as <see cref="AddPage(PageFrameNumber, ReadOnlySpan{byte})"/> does,
+    /// or, when <paramref name="copies"/> finds an earlier page with the same bytes, as a copy of it.
+    /// <paramref name="fingerprint"/> is the page's <see cref="DuplicatePageIndex.Fingerprint"/>;
+    /// <paramref name="memory"/> is where the pages this writer was given can be read back (the source
+    /// being captured), for the byte-for-byte comparison.
     /// </summary>
-    public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page, DuplicatePageIndex copies, PhysicalMemory memory)
+    public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page, ulong fingerprint, DuplicatePageIndex copies, PhysicalMemory memory)
     {
         ArgumentNullException.ThrowIfNull(copies);
         if (ZeroPage.IsZero(page))
-        {
-            AddPage(frame, page);
-            return;
-        }
-        ulong fingerprint = DuplicatePageIndex.Fingerprint(page);
+            throw new ArgumentException($"{frame} is all zero: add it with AddPage(frame, page) or AddZeroPages", nameof(page));
         if (copies.TryFindCopy(fingerprint, page, memory, out PageFrameNumber source))
         {
             AddCopy(frame, source);
