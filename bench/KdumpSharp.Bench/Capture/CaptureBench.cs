@@ -45,6 +45,7 @@ internal sealed record CaptureCaseResult(CaptureCase Case, IReadOnlyList<RunResu
 /// <summary>
 /// kds-capture against makedumpfile 1.7.2 saving the same ELF vmcore: each tool single-threaded and
 /// with every CPU, at each level, with its fast codec (LZ4 and LZO) and its small one (zstd and zlib),
+/// kds-capture also with --no-dedup (so the report shows what copies of repeated pages save),
 /// plus `cat` of the vmcore as the floor any tool that reads every byte pays. Every command runs
 /// once unmeasured (warming the page cache and measuring peak RSS through GNU time), then
 /// <see cref="CaptureBenchOptions.Runs"/> times; the output is deleted after each run.
@@ -116,6 +117,7 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
                 yield return Mdf(group, "-l", d, cores, baseline: false);
             yield return Kds(group, "lz4", d, 1, mmap: false);
             yield return Kds(group, "lz4", d, cores, mmap: false);
+            yield return Kds(group, "lz4", d, 1, mmap: false, dedup: false);
             if (options.Mmap)
             {
                 yield return Kds(group, "lz4", d, 1, mmap: true);
@@ -134,6 +136,7 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
                 yield return Mdf(small, "-z", d, 0, baseline: false);
             yield return Kds(small, "zstd", d, 1, mmap: false);
             yield return Kds(small, "zstd", d, cores, mmap: false);
+            yield return Kds(small, "zstd", d, 1, mmap: false, dedup: false);
         }
 
         CaptureCase Mdf(string group, string codec, string level, int threads, bool baseline)
@@ -147,13 +150,16 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             return new CaptureCase(group, "makedumpfile", label, new CommandLine(Makedumpfile, args), outDir, baseline);
         }
 
-        CaptureCase Kds(string group, string codec, string level, int threads, bool mmap)
+        // The --no-dedup row shows what storing repeated pages as copies saves on this dump.
+        CaptureCase Kds(string group, string codec, string level, int threads, bool mmap, bool dedup = true)
         {
             List<string> args = ["-q", "-c", codec, "-l", level, "-j", threads.ToString(CultureInfo.InvariantCulture), "-d", outDir, "--host", "bench"];
             if (mmap)
                 args.Add("--mmap");
+            if (!dedup)
+                args.Add("--no-dedup");
             args.Add(dump);
-            string label = $"kds-capture -c {codec} -j {threads}" + (mmap ? " --mmap" : "");
+            string label = $"kds-capture -c {codec} -j {threads}" + (mmap ? " --mmap" : "") + (dedup ? "" : " --no-dedup");
             return new CaptureCase(group, "kds-capture", label, new CommandLine(options.Capture, args), outDir, Baseline: false);
         }
     }
