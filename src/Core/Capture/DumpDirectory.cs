@@ -27,7 +27,9 @@ public sealed class DumpDirectory
     {
         if (!Directory.Exists(root))
             Directory.CreateDirectory(root, OwnerOnly);
-        string stamp = time.UtcDateTime.ToString("yyyy-MM-dd-HH:mm:ss", CultureInfo.InvariantCulture);
+        // Formatted field by field: DateTime's custom-format path was JIT-compiled at every capture.
+        DateTime t = time.UtcDateTime;
+        string stamp = string.Create(CultureInfo.InvariantCulture, $"{t.Year:D4}-{t.Month:D2}-{t.Day:D2}-{t.Hour:D2}:{t.Minute:D2}:{t.Second:D2}");
         string baseName = $"{Sanitize(host)}-{stamp}";
         for (int attempt = 0; attempt < 1000; attempt++)
         {
@@ -43,7 +45,14 @@ public sealed class DumpDirectory
     /// <summary>Host names become one path component: anything but letters, digits, '.', '_' and '-' becomes '_'.</summary>
     private static string Sanitize(string host)
     {
-        string name = new(host.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_').ToArray());
-        return name.Length == 0 || name.All(c => c == '.') ? "localhost" : name;
+        var name = new char[host.Length];
+        bool onlyDots = true;
+        for (int i = 0; i < host.Length; i++)
+        {
+            char c = host[i];
+            name[i] = char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_';
+            onlyDots &= name[i] == '.';
+        }
+        return onlyDots ? "localhost" : new string(name);
     }
 }

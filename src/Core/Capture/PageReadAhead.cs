@@ -64,8 +64,11 @@ internal sealed unsafe class PageBatch
             bool hasExtent = memory.TryGetFileExtent(First, Count, out long offset);
             if (hasExtent && IsHole(file, offset))
             {
-                States.AsSpan(0, Count).Fill(PageState.Present);
-                Zero.AsSpan(0, Count).Fill(true);
+                PageStates.MarkPresent(States.AsSpan(0, Count));
+                // A loop, not Span.Fill: Fill is vectorized with Vector<T>, whose width is known only at run
+                // time, so kds-capture JIT-compiled it at every start.
+                for (int i = 0; i < Count; i++)
+                    Zero[i] = true;
                 return;
             }
             if (map && hasExtent && TryMap(file, offset))
@@ -138,7 +141,7 @@ internal sealed unsafe class PageBatch
         if (p == LibC.MapFailed)
             return false;
         _mapped = (byte*)p;
-        States.AsSpan(0, Count).Fill(PageState.Present);
+        PageStates.MarkPresent(States.AsSpan(0, Count));
         return true;
     }
 }

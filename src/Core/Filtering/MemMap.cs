@@ -46,8 +46,20 @@ public sealed class MemMap
         Layout = layout;
         PagesPerSection = pagesPerSection;
         _sections = sections;
-        _byAddress = sections.OrderBy(s => s.MemMapAddress).ToArray();
+        _byAddress = ByAddress(sections);
         Source = source;
+    }
+
+    /// <summary>
+    /// The sections ordered by array address; equal addresses (only in corrupt input) keep pfn order.
+    /// A plain array sort with a Comparison: kds-capture's precompiled image has code for it, where a
+    /// LINQ OrderBy over this struct is JIT-compiled at every start.
+    /// </summary>
+    private static MemMapSection[] ByAddress(MemMapSection[] sections)
+    {
+        var byAddress = (MemMapSection[])sections.Clone();
+        Array.Sort(byAddress, static (a, b) => a.MemMapAddress != b.MemMapAddress ? a.MemMapAddress.CompareTo(b.MemMapAddress) : a.Number.CompareTo(b.Number));
+        return byAddress;
     }
 
     public StructPageLayout Layout { get; }
@@ -80,7 +92,7 @@ public sealed class MemMap
             if (sectionBits < PageFrameNumber.PageShift || sectionBits >= 48)
                 throw new KernelDataException($"VMCOREINFO NUMBER(SECTION_SIZE_BITS)={sectionBits} is not a section size");
             ulong perSection = 1UL << (int)(sectionBits - PageFrameNumber.PageShift);
-            return new MemMap(memory, layout, perSection, ReadSections(memory, vmcoreinfo, layout, memSection, perSection, endFrame), "mem_section");
+            return new MemMap(memory, layout, perSection, ReadSections(memory, vmcoreinfo, layout, memSection, (int)sectionBits, endFrame), "mem_section");
         }
         if (vmcoreinfo.Symbol("vmemmap") is ulong vmemmap)
         {
@@ -176,7 +188,10 @@ public sealed class MemMap
         int size = Layout.Size;
         Span<byte> bytes = destination[..(count * size)];
         readable = readable[..count];
-        readable.Fill(true);
+        // A loop, not Span.Fill: Fill is vectorized with Vector<T>, whose width is known only at run time,
+        // so kds-capture JIT-compiled it at every start.
+        for (int i = 0; i < readable.Length; i++)
+            readable[i] = true;
         ulong start = section.MemMapAddress + (first.Value - section.Start.Value) * (ulong)size;
         int done = 0;
         // Each iteration moves at least to the end of the mem_map page it starts in.
@@ -194,8 +209,17 @@ public sealed class MemMap
             chunk = (int)Math.Min((ulong)Math.Min(bytes.Length - done, ScratchPages * PageFrameNumber.PageSize - inPage), contiguous);
             int pages = (inPage + chunk + PageFrameNumber.PageSize - 1) / PageFrameNumber.PageSize;
             Span<PageState> states = _scratchStates.AsSpan(0, pages);
-            _memory.Physical.ReadPages(pa.Frame, pages, _scratch.AsSpan(0, pages * PageFrameNumber.PageSize), states);
-            _scratch.AsSpan(inPage, chunk).CopyTo(bytes.Slice(done));
+            if (inPage == 0 && chunk % PageFrameNumber.PageSize == 0)
+            {
+                // Whole pages (every classifier block of an aligned mem_map): read in place, sparing a second
+                // pass over the 64 bytes per page of RAM that mem_map is.
+                _memory.Physical.ReadPages(pa.Frame, pages, bytes.Slice(done, chunk), states);
+            }
+            else
+            {
+                _memory.Physical.ReadPages(pa.Frame, pages, _scratch.AsSpan(0, pages * PageFrameNumber.PageSize), states);
+                _scratch.AsSpan(inPage, chunk).CopyTo(bytes.Slice(done));
+            }
             for (int p = 0; p < pages; p++)
             {
                 if (states[p] == PageState.Present)
@@ -247,13 +271,16 @@ public sealed class MemMap
         }
     }
 
+    /// <param name="sectionShift">SECTION_SIZE_BITS, checked by the caller. Taken as is, not recomputed from the
+    /// pages per section with BitOperations.Log2: code that may use LZCNT is not precompiled for x64, and this
+    /// 800-byte method was JIT-compiled at every capture.</param>
     private static MemMapSection[] ReadSections(VirtualMemory memory, Vmcoreinfo vmcoreinfo, StructPageLayout layout, ulong symbol,
-        ulong perSection, ulong endFrame)
+        int sectionShift, ulong endFrame)
     {
+        ulong perSection = 1UL << (sectionShift - PageFrameNumber.PageShift);
         StructLayout memSection = StructLayout.Of(vmcoreinfo, "mem_section");
         int mapOffset = memSection.Field("section_mem_map", sizeof(ulong));
         long physmemBits = vmcoreinfo.Number("MAX_PHYSMEM_BITS") ?? -1;
-        int sectionShift = System.Numerics.BitOperations.Log2(perSection) + PageFrameNumber.PageShift;
         if (physmemBits < sectionShift || physmemBits > 64)
             throw new KernelDataException($"VMCOREINFO NUMBER(MAX_PHYSMEM_BITS)={physmemBits} is not a physical address width above the section size");
         ulong totalSections = 1UL << (int)(physmemBits - sectionShift);

@@ -109,7 +109,7 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
                 read = false;
             }
             if (read)
-                states.Slice(done, whole).Fill(PageState.Present);
+                PageStates.MarkPresent(states.Slice(done, whole));
             else
                 base.ReadPages(first + (ulong)done, whole, span, states.Slice(done, whole));
             done += whole;

@@ -172,19 +172,42 @@ public sealed class ElfVmcoreReader : IDumpReader
     private static List<LoadSegment> SelectPhysicalSegments(List<LoadSegment> segments)
     {
         static bool IsText(LoadSegment s) => s.VirtualAddress >= StartKernelMap;
-        List<LoadSegment> ram = Disjoint(segments.Where(s => !IsText(s)));
-        PhysicalAddress[] ramEnds = ram.Select(s => s.Memory.End).ToArray();
-        var uncovered = segments.Where(s => IsText(s) && !OverlapsAny(ram, ramEnds, s.Memory));
-        return Disjoint(ram.Concat(uncovered));
+        var candidates = new List<LoadSegment>(segments.Count);
+        foreach (LoadSegment s in segments)
+        {
+            if (!IsText(s))
+                candidates.Add(s);
+        }
+        List<LoadSegment> ram = Disjoint(candidates);
+        var ramEnds = new ulong[ram.Count];
+        for (int i = 0; i < ram.Count; i++)
+            ramEnds[i] = ram[i].Memory.End.Value;
+        candidates = new List<LoadSegment>(ram);
+        foreach (LoadSegment s in segments)
+        {
+            if (IsText(s) && !OverlapsAny(ram, ramEnds, s.Memory))
+                candidates.Add(s);
+        }
+        return Disjoint(candidates);
     }
 
-    private static List<LoadSegment> Disjoint(IEnumerable<LoadSegment> segments)
+    /// <summary>
+    /// The segments sorted by start, each dropped when it overlaps the one kept before it. The sort is
+    /// stable (equal starts keep their order, so the earlier segment wins). Plain arrays and a Comparison,
+    /// not LINQ: kds-capture's precompiled image lacks LINQ's sorting code over this struct, so it was
+    /// JIT-compiled at every start.
+    /// </summary>
+    private static List<LoadSegment> Disjoint(List<LoadSegment> segments)
     {
-        var sorted = segments.OrderBy(s => s.Memory.Start.Value).ToList();
-        var result = new List<LoadSegment>(sorted.Count);
+        var order = new (ulong Start, int Index)[segments.Count];
+        for (int i = 0; i < order.Length; i++)
+            order[i] = (segments[i].Memory.Start.Value, i);
+        Array.Sort(order, static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.Index.CompareTo(b.Index));
+        var result = new List<LoadSegment>(order.Length);
         ulong end = 0;
-        foreach (LoadSegment s in sorted)
+        foreach ((_, int index) in order)
         {
+            LoadSegment s = segments[index];
             if (result.Count > 0 && s.Memory.Start.Value < end)
                 continue;
             result.Add(s);
@@ -193,11 +216,21 @@ public sealed class ElfVmcoreReader : IDumpReader
         return result;
     }
 
-    private static bool OverlapsAny(List<LoadSegment> sorted, PhysicalAddress[] ends, PhysicalRange range)
+    /// <summary>Whether <paramref name="range"/> overlaps a segment of <paramref name="sorted"/>, disjoint and in
+    /// address order, whose ends (strictly increasing) are <paramref name="ends"/>.</summary>
+    private static bool OverlapsAny(List<LoadSegment> sorted, ulong[] ends, PhysicalRange range)
     {
-        int i = Array.BinarySearch(ends, range.Start);
-        i = i < 0 ? ~i : i + 1;
-        return i < sorted.Count && sorted[i].Memory.Overlaps(range);
+        // The first segment ending after the range starts is the only one that can overlap it first.
+        int lo = 0, hi = ends.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (ends[mid] <= range.Start.Value)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo < sorted.Count && sorted[lo].Memory.Overlaps(range);
     }
 
     private DumpFormatException Corrupt(string problem, long offset) => new(_source.Name, problem, offset);
