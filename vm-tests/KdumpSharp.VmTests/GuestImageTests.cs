@@ -68,16 +68,19 @@ public sealed class GuestImageTests(TestKernel kernel)
     [Test]
     public void ModuleListMatchesTheArchive()
     {
-        string list = Encoding.UTF8.GetString(Extract("etc/kds/modules"));
+        string list = Encoding.UTF8.GetString(Extract(BusyboxInitramfs.ModuleListPath));
 
         Assert.That(list, Is.EqualTo(string.Concat(_image.Modules.LoadOrder.Select(m => $"/lib/modules/{kernel.Release}/{m.RelativePath}\n"))));
     }
 
     [Test]
-    public void InitIsTheEmbeddedScript()
+    public void InitIsTheEmbeddedScriptWithItsLibraryBeside()
     {
         Assert.That(Encoding.UTF8.GetString(Extract("init")), Is.EqualTo(GuestImage.InitScript));
         Assert.That(GuestImage.InitScript, Does.StartWith("#!/bin/sh\n"));
+        Assert.That(GuestImage.InitScript, Does.Contain($"\n. /{BusyboxInitramfs.GuestLibraryPath}\n"));
+        Assert.That(Encoding.UTF8.GetString(Extract(BusyboxInitramfs.GuestLibraryPath)), Is.EqualTo(BusyboxInitramfs.GuestLibrary));
+        Assert.That(BusyboxInitramfs.GuestLibrary, Does.Contain("\nload_modules() {\n"));
     }
 
     [Test]

@@ -201,16 +201,11 @@ internal static partial class RealisticDump
 
     /// <summary>
     /// The workload, in busybox sh. It runs in guest-init.sh after the crash kernel is armed and
-    /// before the panic; <c>fail</c> is guest-init.sh's. Lines starting KDS- are read by the host.
+    /// before the panic; <c>fail</c> and <c>wait_for_disks</c> are guest-lib.sh's. Lines starting KDS- are read by the host.
     /// </summary>
     private static string Workload(MemoryMix mix) => $$"""
         # kds-bench realistic memory mix (bench/KdumpSharp.Bench/Inputs/RealisticDump.cs)
-        tries=0
-        while [ ! -b /dev/vdc ]; do
-            tries=$((tries + 1))
-            [ "$tries" -gt 100 ] && fail "the corpus disk /dev/vdc did not appear"
-            sleep 0.1
-        done
+        wait_for_disks /dev/vdc
         mkdir -p /corpus
         mount -t ext4 -o ro /dev/vdc /corpus || fail "mount the corpus disk"
         meminfo() { while read -r name value unit; do [ "$name" = "$1:" ] && echo "$value"; done < /proc/meminfo; }
@@ -251,7 +246,7 @@ internal static partial class RealisticDump
         foreach (string executable in GuestImage.Executables)
             BusyboxInitramfs.AddWithLibraries(writer, resolver, executable);
         BusyboxInitramfs.AddApplets(writer, Path.GetDirectoryName(GuestImage.Executables[0])!, Applets);
-        BusyboxInitramfs.AddModules(writer, kernel, modules, "etc/kds/modules");
+        BusyboxInitramfs.AddModules(writer, kernel, modules);
         writer.Finish();
     }
 
@@ -325,13 +320,13 @@ internal static partial class RealisticDump
             throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} exited with {process.ExitCode}: {stderr.Result.Trim()} {stdout.Result.Trim()}");
     }
 
-    /// <summary>The first 16 hex digits of a SHA-256 over the inputs: generator, kernel, init script, mix, corpus listing, accelerator, busybox, kexec.</summary>
+    /// <summary>The first 16 hex digits of a SHA-256 over the inputs: generator, kernel, init script and its library, mix, corpus listing, accelerator, busybox, kexec.</summary>
     private static string CacheKey(TestKernel kernel, MemoryMix mix, IReadOnlyList<FileInfo> corpus)
     {
         var inputs = new StringBuilder();
         inputs.AppendLine($"generator={GeneratorVersion} package={kernel.Package} release={kernel.Release}");
         inputs.AppendLine($"vmlinuz={new FileInfo(kernel.Vmlinuz).Length}:{File.GetLastWriteTimeUtc(kernel.Vmlinuz):O}");
-        inputs.AppendLine($"init={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(GuestImage.InitScript + Workload(mix))))}");
+        inputs.AppendLine($"init={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(GuestImage.InitScript + BusyboxInitramfs.GuestLibrary + Workload(mix))))}");
         inputs.AppendLine($"mix={JsonSerializer.Serialize(mix)} guest={JsonSerializer.Serialize(mix.Guest)} accelerator={QemuMachine.Accelerator}");
         inputs.AppendLine($"applets={string.Join(',', Applets)} modules={string.Join(',', Modules)}");
         foreach (string tool in GuestImage.Executables)

@@ -141,16 +141,7 @@ public static class CrashInitramfsBuilder
                 files.Add("bin/sh");
             }
 
-            var list = new StringBuilder();
-            foreach (KernelModule module in modules.LoadOrder)
-            {
-                string archivePath = $"lib/modules/{request.KernelRelease}/{module.RelativePath}";
-                writer.AddFileFromHost(archivePath, module.FullPath, Mode0644);
-                files.Add(archivePath);
-                list.Append('/').Append(archivePath).Append('\n');
-            }
-            writer.AddFile(ModuleListPath, Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
-            files.Add(ModuleListPath.TrimStart('/'));
+            files.AddRange(AddModules(writer, request.KernelRelease, modules, ModuleListPath));
             writer.AddFile(CaptureConfiguration.DefaultPath, Encoding.UTF8.GetBytes(request.Configuration.ToText()), Mode0644);
             files.Add(CaptureConfiguration.DefaultPath.TrimStart('/'));
             writer.Finish();
@@ -158,6 +149,31 @@ public static class CrashInitramfsBuilder
         }
         long compressed = output.CanSeek ? output.Position - position : 0;
         return new CrashInitramfs(compressed, uncompressed, files, modules);
+    }
+
+    /// <summary>
+    /// Copies the modules of <paramref name="modules"/> as they are (a .ko.xz stays compressed for
+    /// finit_module to unpack) to lib/modules/<paramref name="kernelRelease"/>/, and
+    /// writes at <paramref name="listPath"/> their absolute paths in load order, one a line: the
+    /// list an /init loads them from. The VM test guests build their module lists with it too, so
+    /// their boots exercise this code. Returns the archive paths added, the list last.
+    /// </summary>
+    public static IReadOnlyList<string> AddModules(NewcArchiveWriter writer, string kernelRelease, KernelModuleClosure modules, string listPath)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(modules);
+        var added = new List<string>();
+        var list = new StringBuilder();
+        foreach (KernelModule module in modules.LoadOrder)
+        {
+            string archivePath = $"lib/modules/{kernelRelease}/{module.RelativePath}";
+            writer.AddFileFromHost(archivePath, module.FullPath, Mode0644);
+            added.Add(archivePath);
+            list.Append('/').Append(archivePath).Append('\n');
+        }
+        writer.AddFile(listPath, Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
+        added.Add(listPath.TrimStart('/'));
+        return added;
     }
 
     /// <summary>

@@ -89,7 +89,7 @@ internal static class CrashScenario
         QemuRun run = QemuMachine.Run(options);
         File.Delete(payload);
         if (run.Lines.FirstOrDefault(l => l.Text.StartsWith("KDS-FAIL:", StringComparison.Ordinal)) is ConsoleLine failure)
-            throw new QemuException(run.Describe($"the first kernel failed: {failure.Text}"));
+            throw new QemuException(run.Describe($"the guest failed: {failure.Text}"));
         return run;
     }
 

@@ -5,6 +5,7 @@ using KdumpSharp.Analyzer;
 using KdumpSharp.CrashEnvironment;
 using KdumpSharp.Initramfs;
 using KdumpSharp.VmTests.Harness;
+using KdumpSharp.VmTests.Loader;
 
 namespace KdumpSharp.VmTests.Demo;
 
@@ -37,9 +38,6 @@ public sealed class MainJobDemo(TextWriter narration)
 
     public const int TargetDiskMiB = CrashReadyGuest.TargetDiskMiB;
 
-    private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-    private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
-
     private readonly Stopwatch _clock = new();
 
     public TestKernel Kernel { get; init; } = TestKernel.Debian61;
@@ -70,7 +68,8 @@ public sealed class MainJobDemo(TextWriter narration)
         Step("4. the first kernel's machine: busybox init, kds-loader, kds-capture, /boot, /lib/modules, capture.conf");
         var configuration = new CaptureConfiguration { Target = $"UUID={target.Uuid}", DeviceTimeout = TimeSpan.FromSeconds(60) };
         string initramfs = Path.Combine(directory, "guest-initramfs.gz");
-        Setup(() => BuildGuest(initramfs, loader, configuration));
+        // The loader VM tests' crash-ready guest, with the demo's /init.
+        Setup(() => LoaderGuest.BuildInitramfs(Kernel, initramfs, configuration, InitScript));
         Say($"   {initramfs} ({Mb(new FileInfo(initramfs).Length)}); /etc/kdumpsharp/capture.conf:");
         foreach (string line in configuration.ToText().Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')))
             Say($"     {line}");
@@ -103,31 +102,6 @@ public sealed class MainJobDemo(TextWriter narration)
         Say($"done in {_clock.Elapsed.TotalSeconds:0} s. The dump: {dump} (vmcore.kds, vmcore-dmesg.txt, capture.log);");
         Say($"the guest's console: {run.ConsoleLogPath}; try: kds-analyzer bt {vmcore}");
         return new MainJobDemoResult(directory, dump, marker, triage, dmesg, run, _clock.Elapsed);
-    }
-
-    private void BuildGuest(string path, PublishedProgram loader, CaptureConfiguration configuration)
-    {
-        KernelModuleClosure firstKernel = new KernelModuleResolver(Kernel.ModulesDirectory).Resolve(GuestImage.Modules);
-        using var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
-        using var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip);
-        writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
-        foreach (string mountPoint in new[] { "proc", "sys" })
-            writer.AddDirectory(mountPoint);
-        writer.AddFile("init", Encoding.UTF8.GetBytes(InitScript), Mode0755);
-
-        var libraries = new SharedLibraryResolver();
-        foreach (SharedObject file in libraries.Resolve("/bin/busybox").Files.Concat(libraries.Resolve(loader.Executable).Files.Skip(1)))
-        {
-            if (!writer.Contains(file.Path))
-                writer.AddFileFromHost(file.Path, file.HostPath, Mode0755);
-        }
-        foreach (string applet in new[] { "sh", "mount", "insmod", "cat", "mkdir", "sleep", "sync", "poweroff" })
-            writer.AddSymlink($"/bin/{applet}", "busybox");
-        writer.AddFileFromHost("usr/bin/kds-loader", loader.Executable, Mode0755);
-        CrashReadyGuest.AddTo(writer, Kernel, configuration);
-        string list = string.Concat(firstKernel.LoadOrder.Select(m => $"/lib/modules/{Kernel.Release}/{m.RelativePath}\n"));
-        writer.AddFile("etc/kds/modules", Encoding.UTF8.GetBytes(list), Mode0644);
-        writer.Finish();
     }
 
     private QemuRun Boot(string directory, string initramfs, string disk, string marker)

@@ -14,35 +14,20 @@ step() {
     echo "KDS-STEP $*" > /dev/kmsg
 }
 
-fail() {
-    echo "KDS-FAIL: $*"
-    poweroff -f
-}
+# fail, mount_kernel_filesystems, kernel_parameter, load_modules, wait_for_disks:
+# Harness/guest-lib.sh, packed beside /init.
+. /guest-lib.sh
 
-mount -t proc proc /proc || fail "mount /proc"
-mount -t sysfs sysfs /sys || fail "mount /sys"
-mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
+mount_kernel_filesystems
 # kds-loader status reads the lockdown mode from securityfs.
 mount -t securityfs securityfs /sys/kernel/security || fail "mount securityfs"
 mkdir -p /tmp /var/lib
 
-marker=
-for arg in $(cat /proc/cmdline); do
-    case "$arg" in
-        kds.marker=*) marker="${arg#kds.marker=}" ;;
-    esac
-done
+marker=$(kernel_parameter kds.marker)
 [ -n "$marker" ] || fail "no kds.marker= on the kernel command line"
 
-while read -r module; do
-    insmod "$module" || fail "insmod $module"
-done < /etc/kds/modules
-tries=0
-while [ ! -b /dev/vda ]; do
-    tries=$((tries + 1))
-    [ "$tries" -gt 300 ] && fail "the target disk /dev/vda did not appear"
-    sleep 0.1
-done
+load_modules
+wait_for_disks /dev/vda
 
 step "kds-loader crash load: builds the crash initramfs from /etc/kdumpsharp/capture.conf"
 kds-loader crash load || fail "kds-loader crash load exited with $?"

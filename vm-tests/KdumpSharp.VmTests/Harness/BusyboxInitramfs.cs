@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text;
 using KdumpSharp.Initramfs;
 
@@ -6,22 +7,47 @@ namespace KdumpSharp.VmTests.Harness;
 /// <summary>
 /// The parts every busybox test guest's initramfs shares (the dump harness's, the loader's, the
 /// makedumpfile crash kernel's and the bench's realistic guest), written with the product's
-/// <see cref="NewcArchiveWriter"/> and resolvers: the console and mount points, an /init script,
-/// executables with their shared-library closure, busybox applet links, and the kernel modules
-/// with the load-order list the init scripts insmod from.
+/// <see cref="NewcArchiveWriter"/> and resolvers: the console and mount points, an /init script
+/// with the shell functions every such script sources (guest-lib.sh), executables with their
+/// shared-library closure, busybox applet links, and the kernel modules with the load-order list
+/// the scripts insmod from.
 /// </summary>
 public static class BusyboxInitramfs
 {
     public const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     public const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
-    /// <summary>/dev/console (the kernel opens it for init's stdio before /init can mount devtmpfs), /proc, /sys and /init.</summary>
-    public static void AddInit(NewcArchiveWriter writer, string script)
+    /// <summary>The module list guest-lib.sh's load_modules reads, one absolute path a line, in load order.</summary>
+    public const string ModuleListPath = "etc/kds/modules";
+
+    /// <summary>Where <see cref="AddInit"/> puts <see cref="GuestLibrary"/>; each /init sources it with ". /guest-lib.sh".</summary>
+    public const string GuestLibraryPath = "guest-lib.sh";
+
+    /// <summary>guest-lib.sh, embedded in this assembly: the functions the guests' /init scripts share.</summary>
+    public static string GuestLibrary { get; } = EmbeddedText("guest-lib.sh");
+
+    /// <summary>
+    /// /dev/console (the kernel opens it for init's stdio before /init can mount devtmpfs), /proc,
+    /// /sys, <paramref name="script"/> as /init and <see cref="GuestLibrary"/> beside it. Returns
+    /// the archive paths of the two files.
+    /// </summary>
+    public static IReadOnlyList<string> AddInit(NewcArchiveWriter writer, string script)
     {
         writer.AddCharacterDevice("dev/console", UnixFileMode.UserRead | UnixFileMode.UserWrite, 5, 1);
         writer.AddDirectory("proc");
         writer.AddDirectory("sys");
         writer.AddFile("init", Encoding.UTF8.GetBytes(script), Mode0755);
+        writer.AddFile(GuestLibraryPath, Encoding.UTF8.GetBytes(GuestLibrary), Mode0644);
+        return ["init", GuestLibraryPath];
+    }
+
+    /// <summary>A text file embedded in this assembly under <paramref name="name"/> (its LogicalName in the project file).</summary>
+    public static string EmbeddedText(string name)
+    {
+        using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"{name} is not embedded in the test assembly");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
     }
 
     /// <summary>
@@ -52,23 +78,10 @@ public static class BusyboxInitramfs
     }
 
     /// <summary>
-    /// The modules of <paramref name="modules"/> under lib/modules/RELEASE, copied as they are
-    /// (busybox insmod and the kernel read .ko.xz themselves), and at <paramref name="listPath"/>
-    /// their absolute paths in load order, one per line. Returns the archive paths added.
+    /// The modules of <paramref name="modules"/> under lib/modules/RELEASE and their list at
+    /// <see cref="ModuleListPath"/>, written by the product's crash initramfs code so the guests'
+    /// boots exercise it. Returns the archive paths added.
     /// </summary>
-    public static List<string> AddModules(NewcArchiveWriter writer, TestKernel kernel, KernelModuleClosure modules, string listPath)
-    {
-        var added = new List<string>();
-        var list = new StringBuilder();
-        foreach (KernelModule module in modules.LoadOrder)
-        {
-            string archivePath = $"lib/modules/{kernel.Release}/{module.RelativePath}";
-            writer.AddFileFromHost(archivePath, module.FullPath, Mode0644);
-            added.Add(archivePath);
-            list.Append('/').Append(archivePath).Append('\n');
-        }
-        writer.AddFile(listPath, Encoding.UTF8.GetBytes(list.ToString()), Mode0644);
-        added.Add(listPath);
-        return added;
-    }
+    public static IReadOnlyList<string> AddModules(NewcArchiveWriter writer, TestKernel kernel, KernelModuleClosure modules) =>
+        CrashInitramfsBuilder.AddModules(writer, kernel.Release, modules, ModuleListPath);
 }

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Text;
 using KdumpSharp.Initramfs;
 
@@ -8,7 +7,7 @@ namespace KdumpSharp.VmTests.Harness;
 /// The dump-making guest: a gzip initramfs composed with the product's
 /// <see cref="NewcArchiveWriter"/>, <see cref="SharedLibraryResolver"/> and
 /// <see cref="KernelModuleResolver"/> (busybox, kexec and its libraries, the virtio disk modules,
-/// guest-init.sh as /init), and the payload disk that hands the crash kernel and initramfs to
+/// guest-init.sh as /init with guest-lib.sh beside it), and the payload disk that hands the crash kernel and initramfs to
 /// the guest for kexec -p.
 /// </summary>
 public static class GuestImage
@@ -27,7 +26,7 @@ public static class GuestImage
     public const int PayloadBlock = 4096;
 
     /// <summary>guest-init.sh, embedded in this assembly.</summary>
-    public static string InitScript { get; } = ReadInitScript();
+    public static string InitScript { get; } = BusyboxInitramfs.EmbeddedText("guest-init.sh");
 
     /// <summary>What went into an initramfs.</summary>
     /// <param name="Path">The gzip file.</param>
@@ -43,13 +42,12 @@ public static class GuestImage
         using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
         using (var writer = new NewcArchiveWriter(output, InitramfsCompression.Gzip))
         {
-            BusyboxInitramfs.AddInit(writer, InitScript);
-            files.Add("init");
+            files.AddRange(BusyboxInitramfs.AddInit(writer, InitScript));
             var resolver = new SharedLibraryResolver();
             foreach (string executable in Executables)
                 files.AddRange(BusyboxInitramfs.AddWithLibraries(writer, resolver, executable));
             BusyboxInitramfs.AddApplets(writer, Path.GetDirectoryName(Executables[0])!, Applets);
-            files.AddRange(BusyboxInitramfs.AddModules(writer, kernel, modules, "etc/kds/modules"));
+            files.AddRange(BusyboxInitramfs.AddModules(writer, kernel, modules));
             writer.Finish();
             uncompressed = writer.UncompressedLength;
         }
@@ -82,13 +80,5 @@ public static class GuestImage
                 source.CopyTo(disk);
             disk.Write(new byte[(PayloadBlock - disk.Length % PayloadBlock) % PayloadBlock]);
         }
-    }
-
-    private static string ReadInitScript()
-    {
-        using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("guest-init.sh")
-            ?? throw new InvalidOperationException("guest-init.sh is not embedded in the test assembly");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
     }
 }

@@ -141,6 +141,7 @@ public static class TestDumps
         inputs.AppendLine($"package={kernel.Package} release={kernel.Release}");
         inputs.AppendLine($"vmlinuz={FileHash(kernel.Vmlinuz)}");
         inputs.AppendLine($"init={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(GuestImage.InitScript)))}");
+        inputs.AppendLine($"lib={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(BusyboxInitramfs.GuestLibrary)))}");
         inputs.AppendLine($"guest={JsonSerializer.Serialize(guest)} cmdline={guest.CommandLine("<marker>")}");
         inputs.AppendLine($"accelerator={QemuMachine.Accelerator}");
         inputs.AppendLine($"applets={string.Join(',', GuestImage.Applets)} modules={string.Join(',', GuestImage.Modules)}");

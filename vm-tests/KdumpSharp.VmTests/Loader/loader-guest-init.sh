@@ -2,11 +2,9 @@
 # /init of the kds-loader test guest (built by LoaderGuest.cs, run by LoaderVmTests.cs).
 #
 # First kernel, by kds.scenario=:
-#   reboot: reads the payload disk /dev/vda (the layout guest-init.sh reads: header line
-#           "KDSPAYLOAD1 <kernel bytes> <initramfs bytes>", an --append line, the kernel at 4 KiB,
-#           the initramfs at the next 4 KiB boundary); kds-loader load + exec --force; the second
-#           kernel (kds.marker2= on its command line) boots this same initramfs and prints its
-#           release and command line.
+#   reboot: reads the payload disk /dev/vda (read_payload: a kernel, its initramfs and an
+#           --append line); kds-loader load + exec --force; the second kernel (kds.marker2= on its
+#           command line) boots this same initramfs and prints its release and command line.
 #   crash:  kds-loader crash load with no kernel and no --initrd, as an administrator would: it
 #           loads /boot's kernel with our crash initramfs, built from /etc/kdumpsharp/capture.conf
 #           (the ext4 disk /dev/vda); status before and after, /proc/iomem as KDS-IOMEM lines,
@@ -22,33 +20,22 @@ export PATH=/bin:/usr/sbin:/usr/bin
 # No diagnostics IPC socket for kds-loader: there is nothing to attach to it here.
 export DOTNET_EnableDiagnostics=0
 
-fail() {
-    echo "KDS-FAIL: $*"
-    poweroff -f
-}
+# fail, mount_kernel_filesystems, kernel_parameter, load_modules, wait_for_disks, read_payload:
+# Harness/guest-lib.sh, packed beside /init.
+. /guest-lib.sh
 
-mount -t proc proc /proc || fail "mount /proc"
-mount -t sysfs sysfs /sys || fail "mount /sys"
-mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
+mount_kernel_filesystems
 # kds-loader status reads the lockdown mode from securityfs.
 mount -t securityfs securityfs /sys/kernel/security || fail "mount securityfs"
 # /var/lib: kds-loader caches the crash initramfs it builds in /var/lib/kdumpsharp.
 mkdir -p /tmp /var/lib
 
-scenario=
-marker=
-marker2=
-syscall=file
-corrupt=
-for arg in $(cat /proc/cmdline); do
-    case "$arg" in
-        kds.scenario=*) scenario="${arg#kds.scenario=}" ;;
-        kds.marker=*) marker="${arg#kds.marker=}" ;;
-        kds.marker2=*) marker2="${arg#kds.marker2=}" ;;
-        kds.syscall=*) syscall="${arg#kds.syscall=}" ;;
-        kds.corrupt=*) corrupt="${arg#kds.corrupt=}" ;;
-    esac
-done
+scenario=$(kernel_parameter kds.scenario)
+marker=$(kernel_parameter kds.marker)
+marker2=$(kernel_parameter kds.marker2)
+syscall=$(kernel_parameter kds.syscall)
+syscall=${syscall:-file}
+corrupt=$(kernel_parameter kds.corrupt)
 
 if [ -n "$marker2" ]; then
     echo "KDS-SECOND-KERNEL $(uname -r)"
@@ -58,27 +45,8 @@ fi
 [ -n "$marker" ] || fail "no kds.marker= on the kernel command line"
 echo "KDS-RELEASE $(uname -r)"
 
-while read -r module; do
-    insmod "$module" || fail "insmod $module"
-done < /etc/kds/modules
-tries=0
-while [ ! -b /dev/vda ]; do
-    tries=$((tries + 1))
-    [ "$tries" -gt 100 ] && fail "virtio disk /dev/vda did not appear"
-    sleep 0.1
-done
-
-# The payload disk's kernel and initramfs, for the scenarios that load a kernel they are given.
-read_payload() {
-    { read -r magic kernel_size initrd_size; read -r append; } < /dev/vda
-    [ "$magic" = KDSPAYLOAD1 ] || fail "payload disk header is '$magic'"
-    mkdir -p /kexec
-    dd if=/dev/vda bs=4096 skip=1 count=$(((kernel_size + 4095) / 4096)) 2>/dev/null | head -c "$kernel_size" > /kexec/vmlinuz
-    dd if=/dev/vda bs=4096 skip=$((1 + (kernel_size + 4095) / 4096)) count=$(((initrd_size + 4095) / 4096)) 2>/dev/null \
-        | head -c "$initrd_size" > /kexec/initrd.img
-    [ "$(stat -c %s /kexec/vmlinuz)" = "$kernel_size" ] || fail "read $(stat -c %s /kexec/vmlinuz) of $kernel_size kernel bytes"
-    [ "$(stat -c %s /kexec/initrd.img)" = "$initrd_size" ] || fail "read $(stat -c %s /kexec/initrd.img) of $initrd_size initramfs bytes"
-}
+load_modules
+wait_for_disks /dev/vda
 
 kds-loader status
 echo "KDS-STATUS-BEFORE $?"
