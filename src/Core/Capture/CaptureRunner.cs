@@ -174,9 +174,9 @@ public static class CaptureRunner
         }
         progress?.Report(1.0);
         timings.Add(new CaptureTiming("dump", start, log.Elapsed - start));
-        writer.AppendCaptureLog(log.Text);
         if (copies is not null)
             log.Write($"copies: {copies.Copies} pages repeat an earlier page ({copies.FalseMatches} fingerprint matches with other bytes; {copies.TableBytes >> 10} KiB table)");
+        writer.AppendCaptureLog(log.Text);
         NativeWriteResult result = writer.Complete(timings);
         log.Write($"pages: {Describe(result.Pages)}; {result.Chunks} chunks");
         return result.Bytes;
