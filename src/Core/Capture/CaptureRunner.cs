@@ -259,10 +259,10 @@ public static class CaptureRunner
             switch (batch.States[i])
             {
                 case PageState.Present when copies is null:
-                    writer.AddPage(frame, batch.Page(i));
+                    writer.AddNonZero(frame, batch.Page(i));
                     break;
                 case PageState.Present:
-                    writer.AddPage(frame, batch.Page(i), batch.Fingerprints[i], copies, memory);
+                    writer.AddNonZero(frame, batch.Page(i), batch.Fingerprints[i], copies, memory);
                     break;
                 case PageState.Unreadable:
                     writer.AddReadError(frame, 1);

@@ -12,7 +12,6 @@ namespace KdumpSharp.Capture;
 /// <summary>Consecutive pages of one RAM run, read with one request and tested for zero (and fingerprinted) on a reading thread.</summary>
 internal sealed unsafe class PageBatch
 {
-    private readonly bool _fingerprint;
     private byte* _mapped;
 
     /// <param name="fingerprint">Whether to fingerprint each present non-zero page (<see cref="Fingerprints"/>).</param>
@@ -22,7 +21,6 @@ internal sealed unsafe class PageBatch
         States = new PageState[pages];
         Zero = new bool[pages];
         Fingerprints = fingerprint ? new ulong[pages] : [];
-        _fingerprint = fingerprint;
     }
 
     public byte[] Data { get; }
@@ -104,7 +102,7 @@ internal sealed unsafe class PageBatch
         for (int i = from; i < from + count; i++)
         {
             Zero[i] = States[i] == PageState.Present && ZeroPage.IsZero(Page(i));
-            if (_fingerprint && !Zero[i] && States[i] == PageState.Present)
+            if (Fingerprints.Length != 0 && !Zero[i] && States[i] == PageState.Present)
                 Fingerprints[i] = DuplicatePageIndex.Fingerprint(Page(i));
         }
     }

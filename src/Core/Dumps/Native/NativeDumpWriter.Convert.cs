@@ -53,11 +53,14 @@ public sealed partial class NativeDumpWriter
                 var frame = new PageFrameNumber(pfn);
                 switch (memory.ReadPage(frame, page))
                 {
-                    case PageState.Present when copies is null || ZeroPage.IsZero(page):
+                    case PageState.Present when copies is null:
                         writer.AddPage(frame, page);
                         break;
+                    case PageState.Present when ZeroPage.IsZero(page):
+                        writer.AddZeroPages(frame, 1);
+                        break;
                     case PageState.Present:
-                        writer.AddPage(frame, page, DuplicatePageIndex.Fingerprint(page), copies, memory);
+                        writer.AddNonZero(frame, page, DuplicatePageIndex.Fingerprint(page), copies, memory);
                         break;
                     case PageState.Excluded:
                         writer.AddExcluded(frame, 1, native?.ExclusionReasonOf(frame) ?? ExclusionReason.Other);

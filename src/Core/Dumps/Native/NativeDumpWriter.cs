@@ -148,7 +148,10 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// Adds the bytes of the page at <paramref name="frame"/>, which must be a RAM page after every
     /// page described so far. An all-zero page is recorded as such and not stored.
     /// </summary>
-    public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page)
+    public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page) => Add(frame, page, ZeroPage.IsZero(page) ? PageKind.Zero : PageKind.Present);
+
+    /// <summary>Adds one page whose kind (Present or Zero) the caller has decided.</summary>
+    private void Add(PageFrameNumber frame, ReadOnlySpan<byte> page, PageKind kind)
     {
         if (page.Length != PageFrameNumber.PageSize)
             throw new ArgumentException($"a page is {PageFrameNumber.PageSize} bytes, not {page.Length}", nameof(page));
@@ -159,7 +162,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         try
         {
             FillNotCaptured(frame.Value);
-            Append(ZeroPage.IsZero(page) ? PageKind.Zero : PageKind.Present, 1, page);
+            Append(kind, 1, page);
             SyncRunIndex();
         }
         catch (Exception e) when (Fails(e))
@@ -208,12 +211,22 @@ public sealed partial class NativeDumpWriter : IDisposable
         ArgumentNullException.ThrowIfNull(copies);
         if (ZeroPage.IsZero(page))
             throw new ArgumentException($"{frame} is all zero: add it with AddPage(frame, page) or AddZeroPages", nameof(page));
+        AddNonZero(frame, page, fingerprint, copies, memory);
+    }
+
+    /// <summary><see cref="AddPage(PageFrameNumber, ReadOnlySpan{byte})"/> for a page the caller has already found not all zero
+    /// (kds-capture tests pages on its reading threads), so it is not scanned again.</summary>
+    internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page) => Add(frame, page, PageKind.Present);
+
+    /// <summary>The copies overload of AddPage for a page the caller has already found not all zero.</summary>
+    internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page, ulong fingerprint, DuplicatePageIndex copies, PhysicalMemory memory)
+    {
         if (copies.TryFindCopy(fingerprint, page, memory, out PageFrameNumber source))
         {
             AddCopy(frame, source);
             return;
         }
-        AddPage(frame, page);
+        Add(frame, page, PageKind.Present);
         copies.Remember(frame, fingerprint);
     }
 

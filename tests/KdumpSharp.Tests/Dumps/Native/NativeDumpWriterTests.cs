@@ -32,15 +32,7 @@ public sealed class NativeDumpWriterTests
         using NativeDumpReader reader = Open(file);
 
         Assert.That(reader.Memory.Ranges, Is.EqualTo(source.Memory.Ranges));
-        foreach (ulong pfn in RamPfns(source).Concat(new ulong[] { 0xa0, 0xff, 0x1c8, 0x3ff, 0x428, 0x100000 }))
-        {
-            byte[] expected = Read(source.Memory, pfn, out PageState sourceState);
-            byte[] actual = Read(reader.Memory, pfn, out PageState state);
-            Assert.That(state, Is.EqualTo(sourceState), $"pfn 0x{pfn:x}");
-            Assert.That(reader.Memory.GetPageState(new PageFrameNumber(pfn)), Is.EqualTo(sourceState), $"pfn 0x{pfn:x} state alone");
-            if (state == PageState.Present)
-                AssertSamePage(actual, expected, $"pfn 0x{pfn:x}");
-        }
+        AssertReadsLike(reader.Memory, source.Memory, RamPfns(source).Concat(new ulong[] { 0xa0, 0xff, 0x1c8, 0x3ff, 0x428, 0x100000 }));
         Assert.That(result.Pages, Is.EqualTo(new PageCounts { Stored = 369, Zero = 9, OtherExcluded = 18, ReadErrors = 1, NotCaptured = 3 }));
         Assert.That(result.Bytes, Is.EqualTo(file.Length));
         Assert.That(reader.PageCounts, Is.EqualTo(result.Pages));

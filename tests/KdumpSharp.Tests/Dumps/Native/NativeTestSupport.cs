@@ -114,6 +114,21 @@ internal static class NativeTestSupport
             Assert.Fail($"{message}: the page differs from byte {actual.AsSpan().CommonPrefixLength(expected)} on");
     }
 
+    /// <summary>Each pfn reads from <paramref name="actual"/> with the state (by ReadPage and by GetPageState) and,
+    /// when present, the bytes it has in <paramref name="expected"/>.</summary>
+    public static void AssertReadsLike(PhysicalMemory actual, PhysicalMemory expected, IEnumerable<ulong> pfns, string context = "")
+    {
+        foreach (ulong pfn in pfns)
+        {
+            byte[] want = Read(expected, pfn, out PageState expectedState);
+            byte[] got = Read(actual, pfn, out PageState state);
+            Assert.That(state, Is.EqualTo(expectedState), $"{context}pfn 0x{pfn:x}");
+            Assert.That(actual.GetPageState(new PageFrameNumber(pfn)), Is.EqualTo(expectedState), $"{context}pfn 0x{pfn:x} state alone");
+            if (state == PageState.Present)
+                AssertSamePage(got, want, $"{context}pfn 0x{pfn:x}");
+        }
+    }
+
     public static byte[] Read(PhysicalMemory memory, ulong pfn, out PageState state)
     {
         var page = new byte[PageFrameNumber.PageSize];
