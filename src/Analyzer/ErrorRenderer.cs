@@ -2,6 +2,7 @@ using KdumpSharp.Compression;
 using KdumpSharp.Dumps;
 using KdumpSharp.Kernel;
 using KdumpSharp.Memory;
+using KdumpSharp.Text;
 
 namespace KdumpSharp.Analyzer;
 
@@ -14,7 +15,7 @@ public static class ErrorRenderer
     public static int Render(Exception exception, TextWriter error)
     {
         (int code, string message) = Classify(exception);
-        error.WriteLine($"kds-analyzer: {message}");
+        error.WriteLine($"kds-analyzer: {OneLineText.Escape(message)}");
         if (Environment.GetEnvironmentVariable("KDS_DEBUG") == "1")
             error.WriteLine(exception.ToString());
         return code;

@@ -3,6 +3,7 @@ using KdumpSharp.Compression;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Native;
 using KdumpSharp.IO;
+using KdumpSharp.Text;
 
 namespace KdumpSharp.Capture;
 
@@ -126,7 +127,7 @@ public static class CaptureCli
             IOException io => (ExitCodes.OutputError, io.Message),
             _ => (ExitCodes.InternalError, $"internal error ({e.GetType().Name}): {e.Message}"),
         };
-        error.WriteLine($"kds-capture: {message}");
+        error.WriteLine($"kds-capture: {OneLineText.Escape(message)}");
         if (Environment.GetEnvironmentVariable("KDS_DEBUG") == "1")
             error.WriteLine(e);
         return code;

@@ -1,6 +1,7 @@
 using KdumpSharp.CrashEnvironment;
 using KdumpSharp.Initramfs;
 using KdumpSharp.Kexec;
+using KdumpSharp.Text;
 
 namespace KdumpSharp.Loader;
 
@@ -13,7 +14,7 @@ public static class ErrorRenderer
     public static int Render(Exception exception, TextWriter error)
     {
         (int code, string message) = Classify(exception);
-        error.WriteLine($"kds-loader: {message}");
+        error.WriteLine($"kds-loader: {OneLineText.Escape(message)}");
         if (Environment.GetEnvironmentVariable("KDS_DEBUG") == "1")
             error.WriteLine(exception.ToString());
         return code;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using KdumpSharp.Kernel;
+using KdumpSharp.Text;
 
 namespace KdumpSharp.Btf;
 
@@ -210,7 +211,7 @@ public sealed class BtfTypes
         }
         catch (OverflowException)
         {
-            throw new KernelDataException($"BTF type {id} ({TypeName(id)}) has a size beyond 2^64 bytes");
+            throw new KernelDataException($"BTF type {id} ({OneLineText.Escape(TypeName(id))}) has a size beyond 2^64 bytes");
         }
     }
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using KdumpSharp.Kernel;
 using KdumpSharp.Memory;
+using KdumpSharp.Text;
 
 namespace KdumpSharp.Symbols;
 
@@ -110,7 +111,7 @@ public static class KallsymsReader
             for (int j = 0; j < length; j++)
                 builder.Append(tokens[reader.Next()]);
             if (builder.Length < 2)
-                throw new KernelDataException($"kallsyms_names entry {i} decodes to \"{builder}\", too short for a type and a name");
+                throw new KernelDataException($"kallsyms_names entry {i} decodes to {OneLineText.Quote(builder.ToString())}, too short for a type and a name");
             types[i] = builder[0];
             names[i] = builder.ToString(1, builder.Length - 1);
         }

@@ -6,6 +6,7 @@ using KdumpSharp.Memory;
 using KdumpSharp.Modules;
 using KdumpSharp.Symbols;
 using KdumpSharp.Tasks;
+using KdumpSharp.Text;
 
 namespace KdumpSharp.Unwind;
 
@@ -188,6 +189,6 @@ public sealed class KernelStacks
             if (BinaryPrimitives.ReadUInt32LittleEndian(note.AsSpan(8)) == ElfNote.NtPrStatus && note.AsSpan(12, 4).SequenceEqual("CORE"u8))
                 return (X86Registers.FromPtRegs(note.AsSpan(20 + PrReg)), $"crash_notes of CPU {cpu}");
         }
-        throw new KernelDataException($"no NT_PRSTATUS registers for CPU {cpu} (task {task.Pid} {task.Comm}): the CPU did not save them at the crash");
+        throw new KernelDataException($"no NT_PRSTATUS registers for CPU {cpu} (task {task.Pid} {OneLineText.Escape(task.Comm)}): the CPU did not save them at the crash");
     }
 }

@@ -20,7 +20,7 @@ internal static class KernelTableFuzz
         int typedFailures = 0;
         foreach (Mutation mutation in Enum.GetValues<Mutation>())
         {
-            var random = new Random(HashCode.Combine(name.Length, (int)mutation, 7919));
+            var random = FuzzRandom.For(name, (int)mutation);
             for (int i = 0; i < cases; i++)
             {
                 byte[] damaged = Mutator.Apply(seed, mutation, random);
@@ -38,13 +38,13 @@ internal static class KernelTableFuzz
                     }
                     return GC.GetAllocatedBytesForCurrentThread() - start;
                 });
-                Assert.That(task.Wait(CaseTimeout), Is.True, $"{name} {mutation} case {i}: no answer within {CaseTimeout.TotalSeconds} s (hang)");
-                Assert.That(task.Result, Is.LessThan(MaxAllocationPerCase), $"{name} {mutation} case {i}: allocated {task.Result >> 20} MiB");
+                Assert.That(task.Wait(CaseTimeout), Is.True, $"{FuzzRandom.Case(name, mutation, i)}: no answer within {CaseTimeout.TotalSeconds} s (hang)");
+                Assert.That(task.Result, Is.LessThan(MaxAllocationPerCase), $"{FuzzRandom.Case(name, mutation, i)}: allocated {task.Result >> 20} MiB");
                 if (failure is null)
                     continue;
                 Assert.That(failure, Is.TypeOf<KernelDataException>().Or.TypeOf<MemoryFaultException>(),
-                    $"{name} {mutation} case {i}: untyped {failure.GetType().Name}: {failure}");
-                Assert.That(failure.Message, Does.Not.Contain("\n"), "errors are one line");
+                    $"{FuzzRandom.Case(name, mutation, i)}: untyped {failure.GetType().Name}: {failure}");
+                Assert.That(failure.Message, Does.Not.Match(@"\p{Cc}"), $"{FuzzRandom.Case(name, mutation, i)}: errors are one line, with no control characters");
                 typedFailures++;
             }
         }
