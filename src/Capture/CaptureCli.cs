@@ -35,12 +35,18 @@ public static class CaptureCli
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress or step messages, only errors" };
         var host = new Option<string?>("--host") { Description = "name for the dump directory (default: the crashed machine's nodename)" };
         var noDedup = new Option<bool>("--no-dedup") { Description = "kds format: store every kept page, even one with the same bytes as a page stored before (by default such a page is recorded as a copy of it)" };
-        var mmap = new Option<bool>("--mmap") { Description = "map the vmcore instead of reading it: faster, but an unreadable page kills the capture (SIGBUS) instead of costing one page" };
+        var mmap = new Option<bool>("--mmap") { Description = "map a vmcore file instead of reading it: faster, but a disk error kills the capture (SIGBUS) instead of costing one page (/proc/vmcore is always mapped: there the two are equally safe)" };
+        var noMmap = new Option<bool>("--no-mmap") { Description = "read /proc/vmcore with pread instead of mapping it" };
         var stdout = new Option<bool>("--stdout") { Description = "stream the kds dump to standard output (for ssh or a socket) instead of a directory; dmesg and the log travel inside it" };
         var root = new RootCommand("kds-capture: save /proc/vmcore (or any vmcore) as a crash-safe, compressed dump, with the kernel log saved first")
         {
-            input, directory, format, compress, compressLevel, level, threads, quiet, host, noDedup, mmap, stdout,
+            input, directory, format, compress, compressLevel, level, threads, quiet, host, noDedup, mmap, noMmap, stdout,
         };
+        root.Validators.Add(r =>
+        {
+            if (r.GetValue(mmap) && r.GetValue(noMmap))
+                r.AddError("--mmap and --no-mmap contradict each other");
+        });
         root.SetAction(parse =>
         {
             bool kdump = parse.GetValue(format) == "kdump";
@@ -54,7 +60,7 @@ public static class CaptureCli
                 DumpLevel = parse.GetValue(level),
                 Threads = parse.GetValue(threads),
                 HostName = parse.GetValue(host),
-                Mmap = parse.GetValue(mmap),
+                Mmap = parse.GetValue(mmap) ? true : parse.GetValue(noMmap) ? false : null,
                 Deduplicate = !parse.GetValue(noDedup),
             };
             bool silent = parse.GetValue(quiet);

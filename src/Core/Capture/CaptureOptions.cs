@@ -36,13 +36,20 @@ public sealed record CaptureOptions
 
     /// <summary>
     /// Read the kept pages through mmap(2) of the vmcore, 1 MiB at a time, instead of pread(2): no copy
-    /// of the pages into the process, and zero pages are tested where they lie, which is most of a
-    /// capture's work at level 1 (makedumpfile maps /proc/vmcore the same way by default). The cost:
-    /// a page that cannot be read (a disk error under a vmcore file, memory the first kernel could not
-    /// read back) kills the process with SIGBUS instead of being recorded as one unreadable page, so
-    /// it is off by default. The kds format keeps what was written before such a stop readable.
+    /// of the pages into the process, and zero pages are tested where they lie.
+    /// <para>
+    /// Null, the default, maps /proc/vmcore and reads a vmcore file, as makedumpfile does. For
+    /// /proc/vmcore the two reach the first kernel's memory the same way (fs/proc/vmcore.c:
+    /// read_from_oldmem copies each page with copy_oldmem_page, mmap_vmcore remaps the same frames
+    /// with remap_oldmem_pfn_range, and frames pfn_is_ram rejects read as zeros either way), so
+    /// mapping loses nothing and saves read's ioremap, copy and iounmap per page
+    /// (arch/x86/kernel/crash_dump_64.c). A mapping that fails falls back to reading that batch.
+    /// For a file on a disk, a read error costs one unreadable page with pread but kills the
+    /// process with SIGBUS through a mapping, so true there is a choice of speed over that;
+    /// the kds format keeps what was written before such a stop readable.
+    /// </para>
     /// </summary>
-    public bool Mmap { get; init; }
+    public bool? Mmap { get; init; }
 
     /// <summary>
     /// Record a kept page that has the same bytes as one stored earlier as a copy of it (docs/format.md

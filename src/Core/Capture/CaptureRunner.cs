@@ -36,7 +36,6 @@ public static class CaptureRunner
         if (!File.Exists(options.Input))
             throw new FileNotFoundException("no such file", options.Input);
         log.Write($"reading {options.Input}");
-        // pread, not mmap: a poisoned page must cost one unreadable page, not a SIGBUS.
         var source = new FileReadSource(options.Input);
         using KernelDump dump = new(DumpFile.Open(source));
         IDumpReader reader = dump.Reader;
@@ -136,7 +135,9 @@ public static class CaptureRunner
         int threads = writerOptions.Parallelism;
         ulong total = NativeDumpWriter.RamPages(memory.Ranges), done = 0, reported = 0;
         DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
-        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, options.Mmap, fingerprint: copies is not null);
+        bool map = options.Mmap ?? source.IsOnProcFs;
+        log.Write(map ? "reading the kept pages through mmap" : "reading the kept pages with pread");
+        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, map, fingerprint: copies is not null);
         // Steps wait here in order while their batches are read; excluded spans cost no read but must
         // reach the writer in pfn order, between the reads around them.
         var pending = new Queue<CaptureStep>();

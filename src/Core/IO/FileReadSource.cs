@@ -20,8 +20,18 @@ public sealed class FileReadSource : DumpSource
 
     public override string Name { get; }
 
-    /// <summary>The open file, for kds-capture's optional mapped reading (<see cref="Capture.CaptureOptions.Mmap"/>).</summary>
+    /// <summary>The open file, for kds-capture's mapped reading (<see cref="Capture.CaptureOptions.Mmap"/>).</summary>
     internal SafeFileHandle Handle => _handle;
+
+    /// <summary>Whether the file lives on procfs, as /proc/vmcore does (fstatfs f_type PROC_SUPER_MAGIC).</summary>
+    internal unsafe bool IsOnProcFs
+    {
+        get
+        {
+            byte* statfs = stackalloc byte[Interop.LibC.StatfsSize];
+            return Interop.LibC.Fstatfs((int)_handle.DangerousGetHandle(), statfs) == 0 && *(long*)statfs == Interop.LibC.PROC_SUPER_MAGIC;
+        }
+    }
     public override long Length { get; }
 
     /// <summary>Reads what is there; an I/O error (EIO from poisoned memory) surfaces as <see cref="IOException"/>.</summary>

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace KdumpSharp.Interop;
 
-/// <summary>mmap(2), munmap(2) and lseek(2)'s SEEK_DATA, for kds-capture's reading of /proc/vmcore and vmcore files.</summary>
+/// <summary>mmap(2), munmap(2), fstatfs(2) and lseek(2)'s SEEK_DATA, for kds-capture's reading of /proc/vmcore and vmcore files.</summary>
 internal static unsafe partial class LibC
 {
     public const int PROT_READ = 0x1; // include/uapi/asm-generic/mman-common.h
@@ -14,6 +14,14 @@ internal static unsafe partial class LibC
 
     public const int SEEK_DATA = 3; // include/uapi/linux/fs.h
     public const int ENXIO = 6; // include/uapi/asm-generic/errno-base.h: SEEK_DATA found no data past the offset
+
+    public const long PROC_SUPER_MAGIC = 0x9fa0; // include/uapi/linux/magic.h
+
+    /// <summary>struct statfs on x86-64 (include/uapi/asm-generic/statfs.h): f_type is its first member, a long; 120 bytes in all.</summary>
+    public const int StatfsSize = 120;
+
+    [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    public static partial int Fstatfs(int fd, byte* buffer);
 
     [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
     public static partial long Lseek(int fd, long offset, int whence);

@@ -41,6 +41,24 @@ public class FileReadSourceTests
         Assert.That(reader.Memory.ReadPage(new PageFrameNumber(last - 0x10), page), Is.EqualTo(PageState.Present));
     }
 
+    /// <summary>kds-capture maps /proc/vmcore by default and reads files: it tells them apart by file system, not by name.</summary>
+    [Test]
+    public void A_file_on_procfs_is_told_from_a_file_on_disk()
+    {
+        using (var proc = new FileReadSource("/proc/self/stat"))
+            Assert.That(proc.IsOnProcFs, Is.True);
+        string path = Path.GetTempFileName();
+        try
+        {
+            using var file = new FileReadSource(path);
+            Assert.That(file.IsOnProcFs, Is.False);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>Throws EIO for reads touching [from, to), as /proc/vmcore does over poisoned memory.</summary>
     private sealed class PoisonedSource(byte[] bytes, long poisonedFrom, long poisonedTo) : DumpSource
     {

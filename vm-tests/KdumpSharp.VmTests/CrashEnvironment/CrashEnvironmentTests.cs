@@ -46,6 +46,7 @@ public sealed class CrashEnvironmentTests(TestKernel kernel)
         Assert.That(File.ReadAllText(Path.Combine(dump, "vmcore-dmesg.txt")), Does.Contain(result.Marker));
         string log = File.ReadAllText(Path.Combine(dump, "capture.log"));
         Assert.That(log, Does.Contain("dump saved"));
+        Assert.That(log, Does.Contain("reading the kept pages through mmap"), "/proc/vmcore is mapped by default, as makedumpfile does");
         TestContext.Out.WriteLine($"{kernel}: capture.log:\n{log}");
         TestContext.Out.WriteLine($"{kernel}: console {run.ConsoleLogPath}; QEMU ran {run.Elapsed.TotalSeconds:0} s");
     }
