@@ -36,7 +36,9 @@ public sealed record CrashReservation(ulong Load, ulong Runtime, string Measured
 /// 512 MiB guest. Runtime is that minimum minus the load of that measured set-up,
 /// so an estimate for the measured set-up gives back exactly the measured minimum, and a larger
 /// initrd, more CPUs or more RAM add what they add to the load. More RAM also grows kds-capture's
-/// table of stored pages (<see cref="DuplicatePageIndex"/>, at most 16 MiB), which the runtime adds.
+/// table of stored pages (<see cref="DuplicatePageIndex"/>, at most 16 MiB), which the runtime adds
+/// beyond the measured guest's 1 MiB: the minima predate the table, so they were checked again with
+/// it (one entry per RAM page), and both kernels still captured at 128M and 136M.
 /// </summary>
 public static class CrashReservationEstimate
 {

@@ -18,8 +18,10 @@ namespace KdumpSharp.Dumps.Native;
 /// </para>
 /// <para>
 /// Memory is bounded: a fixed table of 8-byte entries (4-way sets, newest first, the oldest of a full
-/// set forgotten), one entry per two RAM pages of the dump, between 4096 entries and 2^21 (16 MiB). A
-/// page whose earlier twin was forgotten is simply stored.
+/// set forgotten), one entry per RAM page of the dump, between 4096 entries and 2^21 (16 MiB). A
+/// page whose earlier twin was forgotten is simply stored. With one entry per two RAM pages the
+/// realistic 4 GiB dump's sets overflowed and 56 000 of its 470 000 repeats were forgotten and
+/// compressed again; with one per page, 15 000 (docs/format.md §4.5).
 /// </para>
 /// Not thread-safe: the capture's writing thread owns it.
 /// </summary>
@@ -57,7 +59,7 @@ public sealed class DuplicatePageIndex
     /// <summary>Bytes the table takes for a dump of <paramref name="ramPages"/> RAM pages (the crash kernel must have them).</summary>
     public static long TableBytesFor(ulong ramPages) => Entries(ramPages) * sizeof(ulong);
 
-    private static int Entries(ulong ramPages) => (int)Math.Clamp(BitOperations.RoundUpToPowerOf2(Math.Max(ramPages / 2, 1)), MinEntries, MaxEntries);
+    private static int Entries(ulong ramPages) => (int)Math.Clamp(BitOperations.RoundUpToPowerOf2(Math.Max(ramPages, 1)), MinEntries, MaxEntries);
 
     /// <summary>
     /// A 64-bit fingerprint of a 4096-byte page: four independent multiply-rotate lanes over its

@@ -141,7 +141,7 @@ public sealed class NativeCopiesTests
             Assert.That(index.TryFindCopy(0x77 | (pfn << 50), KdumpCompressedBuilder.Pattern(pfn), memory, out _), Is.True, $"pfn {pfn}");
         Assert.That(index.TableBytes, Is.EqualTo(32 * 1024), "4096 entries at least");
         Assert.That(new DuplicatePageIndex(1UL << 40).TableBytes, Is.EqualTo(16 * 1024 * 1024), "2^21 entries at most");
-        Assert.That(new DuplicatePageIndex(1 << 20).TableBytes, Is.EqualTo(4 * 1024 * 1024), "one entry per two RAM pages");
+        Assert.That(new DuplicatePageIndex(1 << 20).TableBytes, Is.EqualTo(8 * 1024 * 1024), "one entry per RAM page");
     }
 
     [Test]
