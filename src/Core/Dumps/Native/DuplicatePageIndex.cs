@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using KdumpSharp.Memory;
 
 namespace KdumpSharp.Dumps.Native;
@@ -62,14 +64,73 @@ public sealed class DuplicatePageIndex
     private static int Entries(ulong ramPages) => (int)Math.Clamp(BitOperations.RoundUpToPowerOf2(Math.Max(ramPages, 1)), MinEntries, MaxEntries);
 
     /// <summary>
-    /// A 64-bit fingerprint of a 4096-byte page: four independent multiply-rotate lanes over its
-    /// 8-byte words (the round of xxHash64), folded and mixed. Fast (two multiplies per word, the lanes
-    /// in parallel) and well spread; equality is still checked on the bytes.
+    /// A 64-bit fingerprint of a 4096-byte page, well spread in its low bits (the set) and its top
+    /// bits (the tag); equality is still checked on the bytes. With AVX2, eight 64-bit lanes
+    /// accumulate each word's halves multiplied (vpmuludq) plus its neighbour word, the stripe
+    /// accumulation of XXH3, about three times faster than the scalar form; without, four
+    /// multiply-rotate lanes (the round of xxHash64). The two give different values, which is
+    /// harmless: fingerprints never leave the process, and every thread of one takes the same path.
     /// </summary>
     public static ulong Fingerprint(ReadOnlySpan<byte> page)
     {
         if (page.Length != PageFrameNumber.PageSize)
             throw new ArgumentException($"a page is {PageFrameNumber.PageSize} bytes, not {page.Length}", nameof(page));
+        return Avx2.IsSupported ? FingerprintAvx2(page) : FingerprintScalar(page);
+    }
+
+    internal static ulong FingerprintAvx2(ReadOnlySpan<byte> page)
+    {
+        ref byte start = ref MemoryMarshal.GetReference(page);
+        ref ulong keys = ref MemoryMarshal.GetArrayDataReference(StripeKeys);
+        Vector256<ulong> a = Vector256<ulong>.Zero, b = Vector256<ulong>.Zero;
+        for (int offset = 0; offset < PageFrameNumber.PageSize; offset += 2 * 32)
+        {
+            a = Accumulate(a, Vector256.LoadUnsafe(ref Unsafe.Add(ref start, offset)).AsUInt64(), Vector256.LoadUnsafe(ref keys, (nuint)offset / sizeof(ulong)));
+            b = Accumulate(b, Vector256.LoadUnsafe(ref Unsafe.Add(ref start, offset + 32)).AsUInt64(), Vector256.LoadUnsafe(ref keys, (nuint)(offset + 32) / sizeof(ulong)));
+        }
+        // Each lane through its own bijection before they are added: folding the additive lanes into
+        // each other directly (xor or add) lets small changes in two lanes cancel.
+        return Avalanche(Scramble(a[0], Prime1) + Scramble(a[1], Prime2) + Scramble(a[2], Prime3) + Scramble(a[3], Prime4)
+            + Scramble(b[0], Prime5) + Scramble(b[1], Prime6) + Scramble(b[2], Prime7) + Scramble(b[3], Prime8));
+    }
+
+    /// <summary>
+    /// One key per word of the page, from SplitMix64: every stripe is keyed differently (XXH3 slides
+    /// its secret for the same reason). With one key, or keys in arithmetic progression, equal words
+    /// in two stripes give products in fixed ratios, and small values written at two places cancel
+    /// out to equal sums; the tests found such pairs.
+    /// </summary>
+    private static readonly ulong[] StripeKeys = CreateStripeKeys();
+
+    private static ulong[] CreateStripeKeys()
+    {
+        var keys = new ulong[PageFrameNumber.PageSize / sizeof(ulong)];
+        ulong state = Prime4;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            ulong z = state += 0x9E3779B97F4A7C15;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+            keys[i] = z ^ (z >> 31);
+        }
+        return keys;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ulong> Accumulate(Vector256<ulong> accumulator, Vector256<ulong> words, Vector256<ulong> key)
+    {
+        Vector256<ulong> keyed = words ^ key;
+        Vector256<ulong> product = Avx2.Multiply(keyed.AsUInt32(), Avx2.ShiftRightLogical(keyed, 32).AsUInt32());
+        // The neighbour word added as it is keeps every input bit in the sum, even when a product is 0.
+        Vector256<ulong> neighbour = Avx2.Shuffle(words.AsUInt32(), 0b01_00_11_10).AsUInt64();
+        return accumulator + product + neighbour;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Scramble(ulong lane, ulong prime) => BitOperations.RotateLeft(lane * prime, 31) * Prime1;
+
+    internal static ulong FingerprintScalar(ReadOnlySpan<byte> page)
+    {
         ReadOnlySpan<ulong> words = MemoryMarshal.Cast<byte, ulong>(page);
         ulong a = unchecked(Prime1 + Prime2), b = Prime2, c = 0, d = unchecked(0 - Prime1);
         for (int i = 0; i < words.Length; i += 4)
@@ -79,7 +140,11 @@ public sealed class DuplicatePageIndex
             c = Round(c, words[i + 2]);
             d = Round(d, words[i + 3]);
         }
-        ulong h = BitOperations.RotateLeft(a, 1) + BitOperations.RotateLeft(b, 7) + BitOperations.RotateLeft(c, 12) + BitOperations.RotateLeft(d, 18);
+        return Avalanche(BitOperations.RotateLeft(a, 1) + BitOperations.RotateLeft(b, 7) + BitOperations.RotateLeft(c, 12) + BitOperations.RotateLeft(d, 18));
+    }
+
+    private static ulong Avalanche(ulong h)
+    {
         h ^= h >> 33;
         h *= Prime2;
         h ^= h >> 29;
@@ -134,4 +199,10 @@ public sealed class DuplicatePageIndex
     private const ulong Prime1 = 0x9E3779B185EBCA87;
     private const ulong Prime2 = 0xC2B2AE3D27D4EB4F;
     private const ulong Prime3 = 0x165667B19E3779F9;
+    // Odd 64-bit constants with mixed bits (from MurmurHash3's and xxHash's finalizers), the AVX2 lanes' keys.
+    private const ulong Prime4 = 0x27D4EB2F165667C5;
+    private const ulong Prime5 = 0x85EBCA77C2B2AE63;
+    private const ulong Prime6 = 0xFF51AFD7ED558CCD;
+    private const ulong Prime7 = 0xC4CEB9FE1A85EC53;
+    private const ulong Prime8 = 0x9FB21C651E98DF25;
 }

@@ -144,20 +144,53 @@ public sealed class NativeCopiesTests
         Assert.That(new DuplicatePageIndex(1 << 20).TableBytes, Is.EqualTo(8 * 1024 * 1024), "one entry per RAM page");
     }
 
-    [Test]
-    public void Fingerprints_differ_for_pages_that_differ_in_one_bit_anywhere()
+    /// <summary>Both forms, whichever this CPU uses: a machine without AVX2 takes the scalar one.</summary>
+    [TestCase(true)]
+    [TestCase(false)]
+    public void Fingerprints_differ_for_pages_that_differ_in_one_bit_anywhere(bool avx2)
     {
+        if (avx2 && !System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+            Assert.Fail("this host has no AVX2, so the AVX2 fingerprint cannot be checked here");
+        Func<byte[], ulong> fingerprint = avx2 ? p => DuplicatePageIndex.FingerprintAvx2(p) : p => DuplicatePageIndex.FingerprintScalar(p);
         byte[] page = KdumpCompressedBuilder.Pattern(5);
-        ulong original = DuplicatePageIndex.Fingerprint(page);
+        ulong original = fingerprint(page);
         var seen = new HashSet<ulong> { original };
-        for (int bit = 0; bit < 4096 * 8; bit += 61)
+        for (int bit = 0; bit < 4096 * 8; bit++)
         {
             page[bit / 8] ^= (byte)(1 << (bit % 8));
-            Assert.That(seen.Add(DuplicatePageIndex.Fingerprint(page)), Is.True, $"bit {bit}");
+            Assert.That(seen.Add(fingerprint(page)), Is.True, $"bit {bit}");
             page[bit / 8] ^= (byte)(1 << (bit % 8));
         }
-        Assert.That(DuplicatePageIndex.Fingerprint(page), Is.EqualTo(original));
-        Assert.That(DuplicatePageIndex.Fingerprint(new byte[4096]), Is.Not.EqualTo(DuplicatePageIndex.Fingerprint(new byte[4096].Select((_, i) => (byte)(i == 4095 ? 1 : 0)).ToArray())));
+        Assert.That(fingerprint(page), Is.EqualTo(original));
+        // Pages that are mostly zero (a fresh page table, a sparse bitmap): one non-zero word anywhere, with any small value.
+        var sparse = new HashSet<ulong>();
+        for (int word = 0; word < 512; word++)
+            for (ulong value = 1; value <= 16; value++)
+            {
+                byte[] bytes = new byte[4096];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(word * 8), value);
+                Assert.That(sparse.Add(fingerprint(bytes)), Is.True, $"word {word} = {value}");
+            }
+        Assert.That(sparse.Add(fingerprint(new byte[4096])), Is.True, "the zero page");
+    }
+
+    [Test]
+    public void Fingerprint_bits_are_spread_over_the_set_and_the_tag()
+    {
+        // 4096 pages differing in one counter: the low 12 bits (the set, in a table of 4096 sets)
+        // and the top 24 bits (the tag) must both take most of their values, so neither clusters.
+        var sets = new HashSet<ulong>();
+        var tags = new HashSet<ulong>();
+        byte[] page = KdumpCompressedBuilder.Pattern(9);
+        for (uint i = 0; i < 4096; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(100), i);
+            ulong f = DuplicatePageIndex.Fingerprint(page);
+            sets.Add(f & 0xfff);
+            tags.Add(f >> 40);
+        }
+        Assert.That(sets, Has.Count.GreaterThan(2400), "a random function fills about 63 % of 4096 sets");
+        Assert.That(tags, Has.Count.GreaterThan(4000));
     }
 
     /// <summary>Recomputes a chunk record's payload CRC and header CRC after a test edited its payload (docs/format.md §3).</summary>
