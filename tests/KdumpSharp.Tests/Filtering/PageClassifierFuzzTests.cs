@@ -36,7 +36,7 @@ public sealed class PageClassifierFuzzTests(KernelStyle style)
     [Test]
     public void Random_struct_pages_classify_every_page_or_fail_typed()
     {
-        var random = new Random(style == KernelStyle.Linux61 ? 61 : 612);
+        var random = Fuzzing.FuzzRandom.For("page-classifier", style == KernelStyle.Linux61 ? 61 : 612);
         int typed = 0;
         for (int i = 0; i < Cases; i++)
         {

@@ -1,10 +1,10 @@
 namespace KdumpSharp.Tests.Fuzzing;
 
 /// <summary>
-/// The random source of a fuzz run. It is seeded from the run's name with a fixed hash, never
-/// <see cref="HashCode"/> (randomised per process), so a failure CI reports happens again on
-/// every machine. KDS_FUZZ_ROUND=n shifts every seed, to explore new cases by hand; failure
-/// messages name the round so such a case can be replayed.
+/// The random source of every fuzz test. It is seeded from the test's name with a fixed hash,
+/// never <see cref="HashCode"/> (randomised per process), so a failure CI reports happens again on
+/// every machine. KDS_FUZZ_ROUND=n shifts every seed, to explore new cases by hand; the dump
+/// readers' failure messages name the round so such a case can be replayed.
 /// </summary>
 internal static class FuzzRandom
 {

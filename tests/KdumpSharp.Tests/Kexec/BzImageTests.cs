@@ -86,7 +86,7 @@ public class BzImageTests
     public void Fuzzed_headers_fail_only_with_typed_errors(Mutation mutation)
     {
         var seed = new FuzzSeed("vmlinuz-6.1", RealHeader(), [(0, 0x200), (0x1F1, 0x80), (0x4000, 0x400)], []);
-        var random = new Random(0x5eed + (int)mutation);
+        var random = Fuzzing.FuzzRandom.For("bzimage", 0x5eed + (int)mutation);
         int rejected = 0, accepted = 0;
         for (int i = 0; i < 2000; i++)
         {

@@ -17,7 +17,7 @@ public class KexecParserFuzzTests
     {
         byte[] text = Encoding.ASCII.GetBytes(SampleSystem.Iomem);
         var seed = new FuzzSeed("iomem", text, [(0, text.Length)], []);
-        var random = new Random(0x10e + (int)mutation);
+        var random = Fuzzing.FuzzRandom.For("kexec-parser", 0x10e + (int)mutation);
         int rejected = 0;
         for (int i = 0; i < Cases; i++)
         {
@@ -50,7 +50,7 @@ public class KexecParserFuzzTests
         for (int i = 0; i < 4; i++)
             new KdumpSharp.Elf.Elf64ProgramHeader(1, 0x1000, vaddrs[i], 0, 0x1000, 0x1000).Write(kcore.AsSpan(64 + i * 56));
         var seed = new FuzzSeed("kcore", kcore, [(0, 64), (64, 4 * 56)], []);
-        var random = new Random(0xc0 + (int)mutation);
+        var random = Fuzzing.FuzzRandom.For("kexec-parser", 0xc0 + (int)mutation);
         int rejected = 0;
         for (int i = 0; i < Cases; i++)
         {

@@ -22,7 +22,7 @@ public class LoaderParserFuzzTests
     [Test]
     public void Damaged_text_inputs_parse_without_exceptions()
     {
-        var random = new Random(5);
+        var random = Fuzzing.FuzzRandom.For("loader-config", 5);
         const string alphabet = "{}'\"\\>$ \n\t-:=#[]0123456789abcdefx";
         foreach (string seed in new[] { Grub, Bls, Iomem })
         {
@@ -55,7 +55,7 @@ public class LoaderParserFuzzTests
     [Test]
     public void Damaged_iomem_meminfo_and_releases_estimate_without_exceptions()
     {
-        var random = new Random(11);
+        var random = Fuzzing.FuzzRandom.For("loader-config", 11);
         const string alphabet = " \n-:0123456789abcdefxkBMemTotal.+";
         using var system = new FakeSystem();
         BzImage kernel = BzImage.Parse("vmlinuz", FakeSystem.BzImageBytes());
