@@ -199,7 +199,7 @@ public sealed class DuplicatePageIndex
     private const ulong Prime1 = 0x9E3779B185EBCA87;
     private const ulong Prime2 = 0xC2B2AE3D27D4EB4F;
     private const ulong Prime3 = 0x165667B19E3779F9;
-    // Odd 64-bit constants with mixed bits (from MurmurHash3's and xxHash's finalizers), the AVX2 lanes' keys.
+    // Odd 64-bit constants with mixed bits (from MurmurHash3's and xxHash's finalizers): the AVX2 lanes' scramble multipliers and the stripe keys' seed.
     private const ulong Prime4 = 0x27D4EB2F165667C5;
     private const ulong Prime5 = 0x85EBCA77C2B2AE63;
     private const ulong Prime6 = 0xFF51AFD7ED558CCD;
