@@ -35,7 +35,7 @@ public static class CaptureCli
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress or step messages, only errors" };
         var host = new Option<string?>("--host") { Description = "name for the dump directory (default: the crashed machine's nodename)" };
         var noDedup = new Option<bool>("--no-dedup") { Description = "kds format: store every kept page, even one with the same bytes as a page stored before (by default such a page is recorded as a copy of it)" };
-        var mmap = new Option<bool>("--mmap") { Description = "map a vmcore file instead of reading it: faster, but a disk error kills the capture (SIGBUS) instead of costing one page (/proc/vmcore is always mapped: there the two are equally safe)" };
+        var mmap = new Option<bool>("--mmap") { Description = "map a vmcore file instead of reading it: faster, but a disk error kills the capture (SIGBUS) instead of costing one page (/proc/vmcore is mapped by default: there the two are equally safe)" };
         var noMmap = new Option<bool>("--no-mmap") { Description = "read /proc/vmcore with pread instead of mapping it" };
         var stdout = new Option<bool>("--stdout") { Description = "stream the kds dump to standard output (for ssh or a socket) instead of a directory; dmesg and the log travel inside it" };
         var root = new RootCommand("kds-capture: save /proc/vmcore (or any vmcore) as a crash-safe, compressed dump, with the kernel log saved first")

@@ -150,7 +150,7 @@ public sealed class NativeCopiesTests
     public void Fingerprints_differ_for_pages_that_differ_in_one_bit_anywhere(bool avx2)
     {
         if (avx2 && !System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-            Assert.Fail("this host has no AVX2, so the AVX2 fingerprint cannot be checked here");
+            Assert.Ignore("this host has no AVX2: the AVX2 fingerprint cannot run here, in tests or in a capture");
         Func<byte[], ulong> fingerprint = avx2 ? p => DuplicatePageIndex.FingerprintAvx2(p) : p => DuplicatePageIndex.FingerprintScalar(p);
         byte[] page = KdumpCompressedBuilder.Pattern(5);
         ulong original = fingerprint(page);
