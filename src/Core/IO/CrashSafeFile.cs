@@ -11,19 +11,21 @@ public sealed class CrashSafeFile : IDisposable
     public const string IncompleteSuffix = "-incomplete";
 
     private readonly FileStream _stream;
+    private readonly WritebackStream _writeback;
     private bool _committed;
 
     private CrashSafeFile(string path, FileStream stream)
     {
         FinalPath = path;
         _stream = stream;
+        _writeback = new WritebackStream(stream);
     }
 
     public string FinalPath { get; }
     public string IncompletePath => FinalPath + IncompleteSuffix;
 
-    /// <summary>The stream to write to (buffered).</summary>
-    public Stream Stream => _stream;
+    /// <summary>The stream to write to (buffered; written back to the disk as it goes, <see cref="WritebackStream"/>).</summary>
+    public Stream Stream => _writeback;
 
     /// <summary>
     /// Starts writing <paramref name="path"/>. Throws <see cref="IOException"/> if the final or the

@@ -15,6 +15,14 @@ internal static partial class LibC
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     public static partial int Fsync(int fd);
 
+    // include/uapi/linux/fs.h
+    public const uint SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+    public const uint SYNC_FILE_RANGE_WRITE = 2;
+    public const uint SYNC_FILE_RANGE_WAIT_AFTER = 4;
+
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    public static partial int SyncFileRange(int fd, long offset, long count, uint flags);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 
