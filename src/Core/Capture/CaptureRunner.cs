@@ -1,4 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using KdumpSharp.Analysis;
+using KdumpSharp.Compression;
 using KdumpSharp.Dumps;
 using KdumpSharp.Dumps.Kdump;
 using KdumpSharp.Dumps.Native;
@@ -81,7 +84,7 @@ public static class CaptureRunner
     private static long WriteDump(KernelDump dump, FileReadSource source, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
         List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
-        log.Write($"writing {options.Format} dump, {options.Compression} compression, dump level {options.DumpLevel}");
+        log.Write($"writing {options.Format} dump, {Describe(options)}, dump level {options.DumpLevel}");
         switch (options.Format)
         {
             case CaptureFormat.Kdump:
@@ -111,7 +114,6 @@ public static class CaptureRunner
         DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
         IDumpReader reader = dump.Reader;
         PhysicalMemory memory = reader.Memory;
-        using IEnumerator<PageClassRun>? runs = Classify(dump, level, log);
         var writerOptions = new NativeDumpWriterOptions
         {
             Compression = options.Compression,
@@ -128,6 +130,9 @@ public static class CaptureRunner
                 CaptureStarted = DateTimeOffset.UtcNow - log.Elapsed,
             },
         };
+        // Classes matter to the level, and to the codec when bulk memory is compressed at another level.
+        bool bulkLevel = writerOptions.BulkLevel != writerOptions.KernelLevel;
+        using IEnumerator<PageClassRun>? runs = Classify(dump, level, bulkLevel, log);
         using var writer = new NativeDumpWriter(output, memory.Ranges, NativeDumpWriter.SerializeNotes(reader), writerOptions);
         if (dmesg is not null)
             writer.WriteDmesg(dmesg);
@@ -141,7 +146,7 @@ public static class CaptureRunner
         // Steps wait here in order while their batches are read; excluded spans cost no read but must
         // reach the writer in pfn order, between the reads around them.
         var pending = new Queue<CaptureStep>();
-        using IEnumerator<CaptureStep> steps = Plan(memory, runs, level).GetEnumerator();
+        using IEnumerator<CaptureStep> steps = Plan(memory.Ranges, runs, level).GetEnumerator();
         bool more = steps.MoveNext();
         while (true)
         {
@@ -162,7 +167,7 @@ public static class CaptureRunner
             else
             {
                 PageBatch batch = readAhead.Take();
-                AddBatch(writer, batch, copies, memory);
+                AddBatch(writer, batch, step.Bulk, copies, memory);
                 readAhead.Release(batch);
             }
             done += step.Count;
@@ -193,53 +198,76 @@ public static class CaptureRunner
     /// <summary>Pages between progress reports and cancellation checks (64 MiB).</summary>
     private const ulong ProgressPages = 1 << 14;
 
-    /// <summary>Pages to drop for <see cref="Exclusion"/>, or to read (at most <see cref="PageReadAhead.BatchPages"/>) when it is null.</summary>
-    private readonly record struct CaptureStep(ulong First, ulong Count, ExclusionReason? Exclusion);
+    /// <summary>Pages to drop for <see cref="Exclusion"/>, or to read (at most <see cref="PageReadAhead.BatchPages"/>) when it is null;
+    /// <see cref="Bulk"/> marks the pages to read that are user, cache or free memory.</summary>
+    internal readonly record struct CaptureStep(ulong First, ulong Count, ExclusionReason? Exclusion, BatchPageBits Bulk = default);
 
     /// <summary>
     /// The capture's work in pfn order: every RAM page falls in exactly one step, a span the level drops
     /// (a run at a time, with the reason recorded) or a batch of pages to read, which never crosses a
-    /// RAM run.
+    /// RAM run. Kept pages of different classes share a batch, aligned to <see cref="PageReadAhead.BatchPages"/>
+    /// pfns, so a long kept stretch reads in whole batches whatever its classes; each page's class survives
+    /// as its bulk bit.
     /// </summary>
-    private static IEnumerable<CaptureStep> Plan(PhysicalMemory memory, IEnumerator<PageClassRun>? runs, DumpLevel level)
+    internal static IEnumerable<CaptureStep> Plan(IReadOnlyList<PhysicalRange> ranges, IEnumerator<PageClassRun>? runs, DumpLevel level)
     {
         bool haveRun = runs?.MoveNext() ?? false;
-        foreach ((ulong first, ulong end) in NativePhysicalMemory.FrameRuns(memory.Ranges))
+        foreach ((ulong first, ulong end) in NativePhysicalMemory.FrameRuns(ranges))
         {
-            ulong pfn = first;
+            ulong pfn = first, batchStart = first;
+            BatchPageBits bulk = default;
             while (pfn < end)
             {
                 while (haveRun && runs!.Current.End.Value <= pfn)
                     haveRun = runs.MoveNext();
+                // The stretch from pfn that one class (or none: no run covers it, so it is kept) decides.
                 ulong stop = end;
+                PageClass? pageClass = null;
                 if (haveRun && runs!.Current.Start.Value <= pfn)
                 {
                     stop = Math.Min(end, runs.Current.End.Value);
-                    if (level.Excludes(runs.Current.Class))
-                    {
-                        yield return new CaptureStep(pfn, stop - pfn, ReasonFor(runs.Current.Class));
-                        pfn = stop;
-                        continue;
-                    }
+                    pageClass = runs.Current.Class;
                 }
                 else if (haveRun)
                 {
                     stop = Math.Min(end, runs!.Current.Start.Value);
                 }
-                // Kept pages: batches aligned to BatchPages pfns, so a long kept stretch reads in whole batches.
+                if (pageClass is PageClass excluded && level.Excludes(excluded))
+                {
+                    if (batchStart < pfn)
+                        yield return new CaptureStep(batchStart, pfn - batchStart, null, bulk);
+                    yield return new CaptureStep(pfn, stop - pfn, ReasonFor(excluded));
+                    pfn = batchStart = stop;
+                    bulk = default;
+                    continue;
+                }
+                bool isBulk = pageClass is PageClass c && IsBulk(c);
                 while (pfn < stop)
                 {
-                    ulong batchEnd = Math.Min(stop, (pfn | (PageReadAhead.BatchPages - 1)) + 1);
-                    yield return new CaptureStep(pfn, batchEnd - pfn, null);
-                    pfn = batchEnd;
+                    ulong batchEnd = (batchStart | (PageReadAhead.BatchPages - 1)) + 1;
+                    ulong to = Math.Min(stop, batchEnd);
+                    if (isBulk)
+                        bulk.Set((int)(pfn - batchStart), (int)(to - batchStart));
+                    pfn = to;
+                    if (pfn == batchEnd)
+                    {
+                        yield return new CaptureStep(batchStart, pfn - batchStart, null, bulk);
+                        batchStart = pfn;
+                        bulk = default;
+                    }
                 }
             }
+            if (batchStart < end)
+                yield return new CaptureStep(batchStart, end - batchStart, null, bulk);
         }
     }
 
+    /// <summary>Memory a dump level can drop, and that is most of a dump that keeps it: compressed for speed.</summary>
+    private static bool IsBulk(PageClass pageClass) => pageClass is PageClass.Cache or PageClass.CachePrivate or PageClass.User or PageClass.Free;
+
     /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one, as a copy
     /// of an earlier page when <paramref name="copies"/> finds one with the same bytes in <paramref name="memory"/>.</summary>
-    private static void AddBatch(NativeDumpWriter writer, PageBatch batch, DuplicatePageIndex? copies, PhysicalMemory memory)
+    private static void AddBatch(NativeDumpWriter writer, PageBatch batch, BatchPageBits bulk, DuplicatePageIndex? copies, PhysicalMemory memory)
     {
         ulong first = batch.First.Value;
         int zeroFrom = -1;
@@ -260,10 +288,10 @@ public static class CaptureRunner
             switch (batch.States[i])
             {
                 case PageState.Present when copies is null:
-                    writer.AddNonZero(frame, batch.Page(i));
+                    writer.AddNonZero(frame, batch.Page(i), bulk.IsSet(i));
                     break;
                 case PageState.Present:
-                    writer.AddNonZero(frame, batch.Page(i), batch.Fingerprints[i], copies, memory);
+                    writer.AddNonZero(frame, batch.Page(i), batch.Fingerprints[i], copies, memory, bulk.IsSet(i));
                     break;
                 case PageState.Unreadable:
                     writer.AddReadError(frame, 1);
@@ -277,11 +305,13 @@ public static class CaptureRunner
             writer.AddZeroPages(new PageFrameNumber(first + (ulong)zeroFrom), (ulong)(batch.Count - zeroFrom));
     }
 
-    /// <summary>The classifier's runs, or null when the level keeps every class or the dump cannot be classified
-    /// (then every page is kept: a bigger dump beats a missing one).</summary>
-    private static IEnumerator<PageClassRun>? Classify(KernelDump dump, DumpLevel level, CaptureLog log)
+    /// <summary>The classifier's runs, or null when neither the level nor the codec (<paramref name="bulkLevel"/>: bulk memory
+    /// is compressed differently) needs them, or the dump cannot be classified (then every page is kept, a bigger dump
+    /// beats a missing one, and compressed as kernel memory).</summary>
+    private static IEnumerator<PageClassRun>? Classify(KernelDump dump, DumpLevel level, bool bulkLevel, CaptureLog log)
     {
-        if ((level & ~DumpLevel.Zero) == 0)
+        bool filters = (level & ~DumpLevel.Zero) != 0;
+        if (!filters && !bulkLevel)
             return null;
         try
         {
@@ -289,9 +319,22 @@ public static class CaptureRunner
         }
         catch (Exception e) when (e is KernelDataException or MemoryFaultException)
         {
-            log.Write($"page filtering unavailable, keeping every page: {e.Message}");
+            log.Write(filters
+                ? $"page filtering unavailable, keeping every page: {e.Message}"
+                : $"page classes unavailable, every page compressed as kernel memory: {e.Message}");
             return null;
         }
+    }
+
+    private static string Describe(CaptureOptions options)
+    {
+        if (options.Format != CaptureFormat.Native)
+            return $"{options.Compression} compression";
+        var writer = new NativeDumpWriterOptions { Compression = options.Compression, CompressionLevel = options.CompressionLevel };
+        string knob = options.Compression == PageCompression.Lz4 ? "acceleration" : "level";
+        return writer.KernelLevel is not int kernel ? $"{options.Compression} compression"
+            : writer.BulkLevel == kernel ? $"{options.Compression} compression ({knob} {kernel})"
+            : $"{options.Compression} compression ({knob} {kernel}, {writer.BulkLevel} for user, cache and free pages)";
     }
 
     private static ExclusionReason ReasonFor(PageClass pageClass) => pageClass switch
@@ -397,6 +440,24 @@ public static class CaptureRunner
         return string.IsNullOrEmpty(node) || node == "(none)" ? Environment.MachineName : node;
     }
 
+}
+
+/// <summary>One bit per page of a read batch (at most <see cref="PageReadAhead.BatchPages"/> pages).</summary>
+[InlineArray(Words)]
+internal struct BatchPageBits
+{
+    private const int Words = PageReadAhead.BatchPages / 64;
+    private ulong _word;
+
+    /// <summary>Sets pages [<paramref name="from"/>, <paramref name="to"/>).</summary>
+    public void Set(int from, int to)
+    {
+        Span<ulong> words = MemoryMarshal.CreateSpan(ref _word, Words);
+        for (int i = from; i < to; i++)
+            words[i >> 6] |= 1UL << (i & 63);
+    }
+
+    public readonly bool IsSet(int page) => (MemoryMarshal.CreateReadOnlySpan(in _word, Words)[page >> 6] & (1UL << (page & 63))) != 0;
 }
 
 /// <summary>The capture's output could not be created (permission, read-only file system, missing mount).</summary>

@@ -132,6 +132,38 @@ public sealed class CaptureOnHostTests(TestKernel kernel)
         Assert.That(dmesg, Is.EqualTo(File.ReadAllBytes(_dumps.VmcoreDmesg)));
     }
 
+    /// <summary>Level 1 keeps every non-zero page; the classes still decide the codec: chunks of mostly user, cache
+    /// and free memory at LZ4 acceleration 32, kernel memory at 1. Every page reads back as the vmcore had it, and
+    /// the same capture at acceleration 1 throughout is smaller, so bulk chunks were there and compressed faster.</summary>
+    [Test]
+    public void A_level_1_capture_keeps_every_page_and_compresses_bulk_memory_for_speed()
+    {
+        var (code, dumpPath, error) = Capture("-q", "-l", "1", "--host", "level1", "-d", _root, _dumps.ElfVmcore);
+        var (allCode, allPath, allError) = Capture("-q", "-l", "1", "--compress-level", "1", "--host", "level1-accel1", "-d", _root, _dumps.ElfVmcore);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
+        Assert.That(allCode, Is.EqualTo(ExitCodes.Success), allError);
+        Assert.That(File.ReadAllText(Path.Combine(Path.GetDirectoryName(dumpPath)!, "capture.log")),
+            Does.Contain("Lz4 compression (acceleration 1, 32 for user, cache and free pages), dump level 1"));
+        using IDumpReader ours = DumpFile.Open(dumpPath);
+        using IDumpReader source = DumpFile.Open(_dumps.ElfVmcore);
+        Assert.That(ours.Memory.Ranges, Is.EqualTo(source.Memory.Ranges));
+        byte[] a = new byte[4096], b = new byte[4096];
+        int present = 0;
+        foreach (PhysicalRange range in source.Memory.Ranges)
+            for (ulong pfn = range.Start.Frame.Value; pfn <= (range.End.Value - 1) >> 12; pfn++)
+            {
+                PageState state = ours.Memory.ReadPage(new PageFrameNumber(pfn), a);
+                Assert.That(state, Is.EqualTo(PageState.Present), $"pfn 0x{pfn:x}: level 1 drops nothing");
+                source.Memory.ReadPage(new PageFrameNumber(pfn), b);
+                Assert.That(a.AsSpan().SequenceEqual(b), Is.True, $"pfn 0x{pfn:x} differs");
+                present++;
+            }
+        long fast = new FileInfo(dumpPath).Length, small = new FileInfo(allPath).Length;
+        TestContext.Out.WriteLine($"{kernel}: {present} pages; {fast >> 10} KiB with bulk memory at acceleration 32, {small >> 10} KiB at 1 throughout");
+        Assert.That(small, Is.LessThan(fast), "bulk chunks at acceleration 32 must be bigger than at 1");
+    }
+
     /// <summary>--stdout streams the dump forward-only (as into ssh): the bytes are a valid dump with dmesg inside.</summary>
     [Test]
     public void Streaming_to_a_pipe_gives_a_valid_dump()

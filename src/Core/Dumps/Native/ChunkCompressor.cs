@@ -24,6 +24,9 @@ internal sealed class ChunkJob(int chunkPages)
     public ulong FirstPfn { get; set; }
     public ulong EndPfn { get; set; }
     public int Present { get; set; }
+
+    /// <summary>Present pages the writer was told are bulk memory (user, cache, free).</summary>
+    public int BulkPresent { get; set; }
     public Exception? Error { get; set; }
     public ManualResetEventSlim Done { get; } = new();
 
@@ -33,14 +36,19 @@ internal sealed class ChunkJob(int chunkPages)
         Copies.Clear();
         FirstPfn = EndPfn = firstPfn;
         Present = 0;
+        BulkPresent = 0;
         Error = null;
         Done.Reset();
     }
 
     /// <summary>Builds the Chunk payload (docs/format.md §4.1): runs, copy table, then the data compressed as
-    /// one block when that makes it smaller, else stored raw with codec 0; then its CRC.</summary>
-    public void Compress(PageCodec codec, ushort codecId)
+    /// one block when that makes it smaller, else stored raw with codec 0; then its CRC. A chunk whose
+    /// stored pages are mostly bulk memory is compressed with <paramref name="bulkCodec"/> (the same codec
+    /// at a faster level: readers need not know).</summary>
+    public void Compress(PageCodec codec, PageCodec bulkCodec, ushort codecId)
     {
+        if (2 * BulkPresent > Present)
+            codec = bulkCodec;
         int tablesOffset = ChunkHeader.Size + Runs.Count * PageRun.Size;
         int dataOffset = tablesOffset + Copies.Count * ChunkHeader.CopyEntrySize;
         int rawLength = Present * NativeFormat.PageSize;
@@ -80,6 +88,7 @@ internal sealed class ChunkCompressor : IDisposable
     private readonly int _chunkPages;
     private readonly ushort _codecId;
     private readonly PageCodec[] _codecs;
+    private readonly PageCodec[] _bulkCodecs;
     private readonly Action<ChunkJob> _write;
     private readonly Thread[] _threads;
     private readonly BlockingCollection<ChunkJob> _todo = [];
@@ -89,21 +98,26 @@ internal sealed class ChunkCompressor : IDisposable
 
     /// <param name="write">Writes a compressed chunk; called on the caller's thread, in order.</param>
     /// <param name="level">The codec's speed/size knob (<see cref="PageCodec.Create"/>); null for its default.</param>
-    public ChunkCompressor(PageCompression compression, int? level, int chunkPages, int workers, Action<ChunkJob> write)
+    /// <param name="bulkLevel">The knob for chunks of mostly bulk memory (<see cref="ChunkJob.BulkPresent"/>).</param>
+    public ChunkCompressor(PageCompression compression, int? level, int? bulkLevel, int chunkPages, int workers, Action<ChunkJob> write)
     {
         _chunkPages = chunkPages;
         _codecId = NativeFormat.CodecId(compression);
         _write = write;
         // Codecs are made here, so a missing library fails the constructor, not a worker.
         _codecs = new PageCodec[workers];
+        _bulkCodecs = new PageCodec[workers];
         for (int i = 0; i < workers; i++)
+        {
             _codecs[i] = PageCodec.Create(compression, level);
+            _bulkCodecs[i] = bulkLevel == level ? _codecs[i] : PageCodec.Create(compression, bulkLevel);
+        }
         Capacity = workers == 1 ? 1 : 2 * workers + 1;
         _threads = workers == 1 ? [] : new Thread[workers];
         for (int i = 0; i < _threads.Length; i++)
         {
-            PageCodec codec = _codecs[i];
-            _threads[i] = new Thread(() => Work(codec)) { IsBackground = true, Name = $"kds-compress-{i}" };
+            PageCodec codec = _codecs[i], bulkCodec = _bulkCodecs[i];
+            _threads[i] = new Thread(() => Work(codec, bulkCodec)) { IsBackground = true, Name = $"kds-compress-{i}" };
             _threads[i].Start();
         }
     }
@@ -135,7 +149,7 @@ internal sealed class ChunkCompressor : IDisposable
     {
         if (_threads.Length == 0)
         {
-            job.Compress(_codecs[0], _codecId);
+            job.Compress(_codecs[0], _bulkCodecs[0], _codecId);
             _free.Push(job);
             _write(job);
             return;
@@ -161,13 +175,13 @@ internal sealed class ChunkCompressor : IDisposable
         _write(job);
     }
 
-    private void Work(PageCodec codec)
+    private void Work(PageCodec codec, PageCodec bulkCodec)
     {
         foreach (ChunkJob job in _todo.GetConsumingEnumerable())
         {
             try
             {
-                job.Compress(codec, _codecId);
+                job.Compress(codec, bulkCodec, _codecId);
             }
             catch (Exception e)
             {
@@ -185,7 +199,7 @@ internal sealed class ChunkCompressor : IDisposable
         _todo.CompleteAdding();
         foreach (Thread t in _threads)
             t.Join();
-        foreach (PageCodec codec in _codecs)
+        foreach (PageCodec codec in _codecs.Concat(_bulkCodecs).Distinct())
             codec.Dispose();
         _todo.Dispose();
     }

@@ -83,7 +83,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         _frameRuns = NativePhysicalMemory.FrameRuns(ranges);
         _next = _frameRuns.Length > 0 ? _frameRuns[0].First : 0;
         _writeChunk = WriteChunk;
-        _compressor = new ChunkCompressor(options.Compression, options.CompressionLevel ?? NativeDumpWriterOptions.DefaultLevel(options.Compression), options.ChunkPages, Math.Min(options.Parallelism, 256), _writeChunk);
+        _compressor = new ChunkCompressor(options.Compression, options.KernelLevel, options.BulkLevel, options.ChunkPages, Math.Min(options.Parallelism, 256), _writeChunk);
         try
         {
             var header = new NativeFileHeader
@@ -150,8 +150,9 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// </summary>
     public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page) => Add(frame, page, ZeroPage.IsZero(page) ? PageKind.Zero : PageKind.Present);
 
-    /// <summary>Adds one page whose kind (Present or Zero) the caller has decided.</summary>
-    private void Add(PageFrameNumber frame, ReadOnlySpan<byte> page, PageKind kind)
+    /// <summary>Adds one page whose kind (Present or Zero) the caller has decided; <paramref name="bulk"/>: it is
+    /// bulk memory (<see cref="NativeDumpWriterOptions.BulkCompressionLevel"/>).</summary>
+    private void Add(PageFrameNumber frame, ReadOnlySpan<byte> page, PageKind kind, bool bulk = false)
     {
         if (page.Length != PageFrameNumber.PageSize)
             throw new ArgumentException($"a page is {PageFrameNumber.PageSize} bytes, not {page.Length}", nameof(page));
@@ -162,7 +163,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         try
         {
             FillNotCaptured(frame.Value);
-            Append(kind, 1, page);
+            Append(kind, 1, page, bulk: bulk);
             SyncRunIndex();
         }
         catch (Exception e) when (Fails(e))
@@ -215,18 +216,19 @@ public sealed partial class NativeDumpWriter : IDisposable
     }
 
     /// <summary><see cref="AddPage(PageFrameNumber, ReadOnlySpan{byte})"/> for a page the caller has already found not all zero
-    /// (kds-capture tests pages on its reading threads), so it is not scanned again.</summary>
-    internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page) => Add(frame, page, PageKind.Present);
+    /// (kds-capture tests pages on its reading threads), so it is not scanned again. <paramref name="bulk"/>: the page is
+    /// user, cache or free memory, compressed at <see cref="NativeDumpWriterOptions.BulkCompressionLevel"/> when most of its chunk is.</summary>
+    internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page, bool bulk = false) => Add(frame, page, PageKind.Present, bulk);
 
     /// <summary>The copies overload of AddPage for a page the caller has already found not all zero.</summary>
-    internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page, ulong fingerprint, DuplicatePageIndex copies, PhysicalMemory memory)
+    internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page, ulong fingerprint, DuplicatePageIndex copies, PhysicalMemory memory, bool bulk = false)
     {
         if (copies.TryFindCopy(fingerprint, page, memory, out PageFrameNumber source))
         {
             AddCopy(frame, source);
             return;
         }
-        Add(frame, page, PageKind.Present);
+        Add(frame, page, PageKind.Present, bulk);
         copies.Remember(frame, fingerprint);
     }
 
@@ -381,7 +383,7 @@ public sealed partial class NativeDumpWriter : IDisposable
     /// pages, <see cref="ChunkJob.MaxCopies"/> copies, <see cref="ChunkJob.MaxRuns"/> runs, <see cref="MaxChunkSpan"/> pfns, or where the pages
     /// stop being contiguous (a hole between RAM runs).
     /// </summary>
-    private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page, ulong copySource = 0)
+    private void Append(PageKind kind, ulong count, ReadOnlySpan<byte> page, ulong copySource = 0, bool bulk = false)
     {
         ulong pfn = _next;
         while (count > 0)
@@ -396,6 +398,8 @@ public sealed partial class NativeDumpWriter : IDisposable
                 take = 1;
                 page.CopyTo(c.Raw.AsSpan(c.Present * NativeFormat.PageSize));
                 c.Present++;
+                if (bulk)
+                    c.BulkPresent++;
             }
             else if (kind == PageKind.Copy)
             {
