@@ -23,7 +23,8 @@ public static class CaptureCli
         var compressLevel = new Option<int?>("--compress-level")
         {
             Description = "kds format only: zstd's level (negative: faster, bigger; default "
-                + $"{NativeDumpWriterOptions.DefaultZstdLevel}) or LZ4's acceleration (1 and up; default {NativeDumpWriterOptions.DefaultLz4Acceleration})",
+                + $"{NativeDumpWriterOptions.DefaultZstdLevel}) or LZ4's acceleration (1 and up; default {NativeDumpWriterOptions.DefaultLz4Acceleration} for kernel memory, "
+                + $"{NativeDumpWriterOptions.DefaultLz4BulkAcceleration} for user, cache and free pages); a value given applies to every page",
         };
         var level = new Option<int>("--level", "-l") { Description = "dump level (makedumpfile's bits: 1 zero, 2 cache, 4 private cache, 8 user, 16 free)", DefaultValueFactory = _ => 31 };
         level.Validators.Add(r =>

@@ -315,7 +315,7 @@ public static class CaptureRunner
             return null;
         try
         {
-            return PageClassifier.Create(dump.Virtual, dump.Vmcoreinfo, dump.Limits).Classify().GetEnumerator();
+            return UntilFailure(PageClassifier.Create(dump.Virtual, dump.Vmcoreinfo, dump.Limits).Classify().GetEnumerator(), log);
         }
         catch (Exception e) when (e is KernelDataException or MemoryFaultException)
         {
@@ -323,6 +323,33 @@ public static class CaptureRunner
                 ? $"page filtering unavailable, keeping every page: {e.Message}"
                 : $"page classes unavailable, every page compressed as kernel memory: {e.Message}");
             return null;
+        }
+    }
+
+    /// <summary>The runs until the classifier fails part-way, if it does: the pages after the last run are then kept whole
+    /// and compressed as kernel memory, as if the dump could not be classified from there on.</summary>
+    internal static IEnumerator<PageClassRun> UntilFailure(IEnumerator<PageClassRun> runs, CaptureLog log)
+    {
+        using (runs)
+        {
+            ulong end = 0;
+            while (true)
+            {
+                bool more;
+                try
+                {
+                    more = runs.MoveNext();
+                }
+                catch (Exception e) when (e is KernelDataException or MemoryFaultException)
+                {
+                    log.Write($"page classes unavailable from pfn 0x{end:x} on, keeping those pages whole: {e.Message}");
+                    more = false;
+                }
+                if (!more)
+                    yield break;
+                end = runs.Current.End.Value;
+                yield return runs.Current;
+            }
         }
     }
 

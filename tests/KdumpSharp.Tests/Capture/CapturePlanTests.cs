@@ -55,6 +55,28 @@ public class CapturePlanTests
         Assert.That(BulkPfns(steps), Is.Empty);
     }
 
+    [Test]
+    public void A_classifier_that_fails_part_way_leaves_the_rest_kept_whole_and_says_where()
+    {
+        var log = new CaptureLog(null);
+        IEnumerator<PageClassRun> runs = CaptureRunner.UntilFailure(FailingAfterTwoRuns(), log);
+
+        List<CaptureRunner.CaptureStep> steps = CaptureRunner.Plan(Ram, runs, DumpLevel.Zero | DumpLevel.Free | DumpLevel.User).ToList();
+
+        Assert.That(steps.Select(s => (s.First, s.Count, s.Exclusion)), Is.EqualTo(new (ulong, ulong, ExclusionReason?)[]
+        {
+            (0x100, 0x10, ExclusionReason.Free), (0x110, 0x10, ExclusionReason.User), (0x120, 0xe0, null), (0x200, 0x100, null), (0x400, 0x10, null),
+        }));
+        Assert.That(log.Text, Does.Contain("page classes unavailable from pfn 0x120 on, keeping those pages whole: mem_section 7 is corrupt"));
+    }
+
+    private static IEnumerator<PageClassRun> FailingAfterTwoRuns()
+    {
+        yield return new PageClassRun(new PageFrameNumber(0x100), 0x10, PageClass.Free);
+        yield return new PageClassRun(new PageFrameNumber(0x110), 0x10, PageClass.User);
+        throw new KdumpSharp.Kernel.KernelDataException("mem_section 7 is corrupt");
+    }
+
     private static IEnumerable<ulong> Range(ulong first, ulong count) => Enumerable.Range(0, (int)count).Select(i => first + (ulong)i);
 
     private static List<ulong> BulkPfns(IEnumerable<CaptureRunner.CaptureStep> steps) =>
