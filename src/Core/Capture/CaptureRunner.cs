@@ -353,14 +353,17 @@ public static class CaptureRunner
         }
     }
 
+    /// <summary>The codec and its level; the bulk level only when the dump level keeps some bulk memory.</summary>
     private static string Describe(CaptureOptions options)
     {
         if (options.Format != CaptureFormat.Native)
             return $"{options.Compression} compression";
         var writer = new NativeDumpWriterOptions { Compression = options.Compression, CompressionLevel = options.CompressionLevel };
+        DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
+        bool keepsBulk = Enum.GetValues<PageClass>().Any(c => IsBulk(c) && !level.Excludes(c));
         string knob = options.Compression == PageCompression.Lz4 ? "acceleration" : "level";
         return writer.KernelLevel is not int kernel ? $"{options.Compression} compression"
-            : writer.BulkLevel == kernel ? $"{options.Compression} compression ({knob} {kernel})"
+            : writer.BulkLevel == kernel || !keepsBulk ? $"{options.Compression} compression ({knob} {kernel})"
             : $"{options.Compression} compression ({knob} {kernel}, {writer.BulkLevel} for user, cache and free pages)";
     }
 
