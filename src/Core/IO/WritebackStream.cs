@@ -20,8 +20,6 @@ internal sealed class WritebackStream(FileStream inner) : Stream
     private long _started;
     private long _waitFrom;
 
-    public FileStream Inner => inner;
-
     public override bool CanRead => false;
     public override bool CanSeek => inner.CanSeek;
     public override bool CanWrite => inner.CanWrite;

@@ -151,7 +151,7 @@ public sealed partial class NativeDumpWriter : IDisposable
     public void AddPage(PageFrameNumber frame, ReadOnlySpan<byte> page) => Add(frame, page, ZeroPage.IsZero(page) ? PageKind.Zero : PageKind.Present);
 
     /// <summary>Adds one page whose kind (Present or Zero) the caller has decided; <paramref name="bulk"/>: it is
-    /// bulk memory (<see cref="NativeDumpWriterOptions.BulkCompressionLevel"/>).</summary>
+    /// bulk memory (<see cref="NativeDumpWriterOptions.BulkLevel"/>).</summary>
     private void Add(PageFrameNumber frame, ReadOnlySpan<byte> page, PageKind kind, bool bulk = false)
     {
         if (page.Length != PageFrameNumber.PageSize)
@@ -217,7 +217,7 @@ public sealed partial class NativeDumpWriter : IDisposable
 
     /// <summary><see cref="AddPage(PageFrameNumber, ReadOnlySpan{byte})"/> for a page the caller has already found not all zero
     /// (kds-capture tests pages on its reading threads), so it is not scanned again. <paramref name="bulk"/>: the page is
-    /// user, cache or free memory, compressed at <see cref="NativeDumpWriterOptions.BulkCompressionLevel"/> when most of its chunk is.</summary>
+    /// user, cache or free memory, compressed at <see cref="NativeDumpWriterOptions.BulkLevel"/> when most of its chunk is.</summary>
     internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page, bool bulk = false) => Add(frame, page, PageKind.Present, bulk);
 
     /// <summary>The copies overload of AddPage for a page the caller has already found not all zero.</summary>

@@ -28,13 +28,6 @@ public sealed record NativeDumpWriterOptions
     public const int DefaultLz4Acceleration = 1;
 
     /// <summary>
-    /// The level for chunks whose stored pages are mostly bulk memory (user, page cache, free: the pages
-    /// a dump level can drop, which the caller marks when it adds them). Null takes <see cref="CompressionLevel"/>
-    /// when that is set, else <see cref="DefaultBulkLevel"/>.
-    /// </summary>
-    public int? BulkCompressionLevel { get; init; }
-
-    /// <summary>
     /// The bulk level unless told otherwise: LZ4 at acceleration <see cref="DefaultLz4BulkAcceleration"/>, other codecs
     /// as for kernel pages. Bulk memory is most of a dump that keeps it and is the slow part to compress
     /// (docs/format.md §4.4 has the measurements behind it).
@@ -50,8 +43,12 @@ public sealed record NativeDumpWriterOptions
     /// <summary>The level kernel-page chunks are compressed at.</summary>
     internal int? KernelLevel => CompressionLevel ?? DefaultLevel(Compression);
 
-    /// <summary>The level bulk-page chunks are compressed at.</summary>
-    internal int? BulkLevel => BulkCompressionLevel ?? CompressionLevel ?? DefaultBulkLevel(Compression);
+    /// <summary>
+    /// The level for chunks whose stored pages are mostly bulk memory (user, page cache, free: the pages a
+    /// dump level can drop, which the caller marks when it adds them): <see cref="CompressionLevel"/> when
+    /// that is set, else <see cref="DefaultBulkLevel"/>.
+    /// </summary>
+    internal int? BulkLevel => CompressionLevel ?? DefaultBulkLevel(Compression);
 
     /// <summary>Most present pages per chunk, compressed as one block (1 to 1024; 16 = 64 KiB, see docs/format.md §4.3).</summary>
     public int ChunkPages { get; init; } = NativeDumpWriter.DefaultChunkPages;
