@@ -92,9 +92,10 @@ internal static class BenchCli
         var realistic = new Option<bool>("--realistic") { Description = "save the realistic 4 GiB-guest dump (page cache, anonymous memory, freed pages with old data; `realistic-dump`), made on first use; written to capture-realistic-<date>.md" };
         var noMmap = new Option<bool>("--no-mmap") { Description = "leave out the kds-capture --mmap rows" };
         var noPeerThreads = new Option<bool>("--no-peer-threads") { Description = "leave out the makedumpfile --num-threads rows (minutes each on a loaded 2-core host)" };
+        var levels = new Option<int[]>("--levels") { Description = "dump levels to compare at", DefaultValueFactory = _ => [31, 1], AllowMultipleArgumentsPerToken = true };
         var command = new Command("capture", "time kds-capture against makedumpfile saving the same vmcore at levels 31 and 1, one thread and all; print and save a Markdown table")
         {
-            runs, sparse, sparsePath, dump, capture, output, sparseOnly, realistic, noMmap, noPeerThreads,
+            runs, sparse, sparsePath, dump, capture, output, sparseOnly, realistic, noMmap, noPeerThreads, levels,
         };
         command.SetAction(parse =>
         {
@@ -118,6 +119,7 @@ internal static class BenchCli
                 SparsePath = parse.GetValue(sparsePath)!,
                 Mmap = !parse.GetValue(noMmap),
                 PeerThreads = !parse.GetValue(noPeerThreads),
+                Levels = parse.GetValue(levels)!,
                 DumpDescription = description,
             };
             string markdown;

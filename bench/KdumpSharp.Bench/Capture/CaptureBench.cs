@@ -48,7 +48,8 @@ internal sealed record CaptureCaseResult(CaptureCase Case, IReadOnlyList<RunResu
 /// kds-capture also with --no-dedup (so the report shows what copies of repeated pages save),
 /// plus `cat` of the vmcore as the floor any tool that reads every byte pays. Every command runs
 /// once unmeasured (warming the page cache and measuring peak RSS through GNU time), then
-/// <see cref="CaptureBenchOptions.Runs"/> times; the output is deleted after each run.
+/// <see cref="CaptureBenchOptions.Runs"/> times, interleaved with the other rows of its group;
+/// the output is deleted after each run.
 /// </summary>
 internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> progress) : IDisposable
 {
@@ -94,11 +95,8 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             throw new FileNotFoundException($"no makedumpfile at {Makedumpfile}: run scripts/setup.sh");
         BenchEnvironment before = BenchEnvironment.Capture(options.Capture);
         var results = new List<CaptureCaseResult>();
-        foreach (CaptureCase c in Cases())
-        {
-            progress($"{c.Group}: {c.Label} ({c.Command})");
-            results.Add(Measure(c));
-        }
+        foreach (IGrouping<string, CaptureCase> group in Cases().GroupBy(c => c.Group))
+            results.AddRange(Measure(group.ToList()));
         return (before, BenchEnvironment.CurrentLoadAverage(), results);
     }
 
@@ -175,25 +173,43 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
         return text.Split('\n').Any(l => l.StartsWith("zstd", StringComparison.Ordinal) && l.Contains("enabled", StringComparison.Ordinal));
     }
 
-    private CaptureCaseResult Measure(CaptureCase c)
+    /// <summary>
+    /// The rows of one group: each warmed up once (page cache, peak RSS, output size), then measured in
+    /// rounds that run every row once, in turn. This shared host's speed drifts by tens of percent over
+    /// minutes; rows measured side by side see the same drift, so their ratios do not depend on when each ran.
+    /// </summary>
+    private List<CaptureCaseResult> Measure(List<CaptureCase> group)
     {
         string stderr = Path.Combine(_scratch, "stderr");
-        Reset(c.OutputDirectory);
-        RunResult warm = MeasuredProcess.RunForPeakRss(c.Command, stderr, Path.Combine(_scratch, "time"));
-        if (!warm.Succeeded)
-            return new CaptureCaseResult(c, [], 0, null, warm.DescribeFailure());
-        long bytes = OutputBytes(c.OutputDirectory);
-        var runs = new List<RunResult>();
+        var warm = new Dictionary<CaptureCase, (RunResult Run, long Bytes)>();
+        var runs = group.ToDictionary(c => c, _ => new List<RunResult>());
+        var failures = new Dictionary<CaptureCase, string>();
+        foreach (CaptureCase c in group)
+        {
+            progress($"{c.Group}: {c.Label} ({c.Command})");
+            Reset(c.OutputDirectory);
+            RunResult run = MeasuredProcess.RunForPeakRss(c.Command, stderr, Path.Combine(_scratch, "time"));
+            warm[c] = (run, OutputBytes(c.OutputDirectory));
+            if (!run.Succeeded)
+                failures[c] = run.DescribeFailure();
+        }
         for (int i = 0; i < options.Runs; i++)
         {
-            Reset(c.OutputDirectory);
-            RunResult run = MeasuredProcess.Run(c.Command, stderr);
-            if (!run.Succeeded)
-                return new CaptureCaseResult(c, runs, bytes, warm.PeakRssKiB, run.DescribeFailure());
-            runs.Add(run);
+            progress($"{group[0].Group}: round {i + 1} of {options.Runs}");
+            foreach (CaptureCase c in group.Where(c => !failures.ContainsKey(c)))
+            {
+                Reset(c.OutputDirectory);
+                RunResult run = MeasuredProcess.Run(c.Command, stderr);
+                if (run.Succeeded)
+                    runs[c].Add(run);
+                else
+                    failures[c] = run.DescribeFailure();
+            }
         }
-        Reset(c.OutputDirectory);
-        return new CaptureCaseResult(c, runs, bytes, warm.PeakRssKiB, null);
+        foreach (CaptureCase c in group)
+            Reset(c.OutputDirectory);
+        return group.Select(c => new CaptureCaseResult(c, runs[c], warm[c].Run.Succeeded ? warm[c].Bytes : 0,
+            warm[c].Run.Succeeded ? warm[c].Run.PeakRssKiB : null, failures.GetValueOrDefault(c))).ToList();
     }
 
     /// <summary>Every file the run left under its output directory: the dump, and kds-capture's dmesg and log.</summary>
@@ -220,7 +236,7 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
         md.AppendLine($"- kds-capture: `{options.Capture}` ({before.AnalyzerVersion})");
         md.AppendLine($"- makedumpfile {before.Packages.GetValueOrDefault("makedumpfile", "?")}; {before.Cpu}, {before.Cores} cores, {before.MemoryBytes >> 30} GiB, Linux {before.Kernel}, {before.Runtime}");
         md.AppendLine($"- load average at start {before.LoadAverage}, at end {loadAfter} (shared machine: compare CPU and ratios more than wall)");
-        md.AppendLine($"- {options.Runs} measured runs per row after one warm-up; wall min/median, CPU (user+sys) median; RSS: peak of the warm-up run (GNU time)");
+        md.AppendLine($"- {options.Runs} measured runs per row after one warm-up, in rounds that run each row of a table once in turn; wall min/median, CPU (user+sys) median; RSS: peak of the warm-up run (GNU time)");
         md.AppendLine("- size: every file the run wrote (kds-capture: vmcore.kds, vmcore-dmesg.txt, capture.log). Ratios: row ÷ the group's first row (above 1 = slower or bigger)").AppendLine();
         if (options.DumpDescription is not null)
             md.AppendLine(options.DumpDescription).AppendLine();
