@@ -142,7 +142,7 @@ public static class CaptureRunner
         DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
         bool map = options.Mmap ?? source.IsOnProcFs;
         log.Write(map ? "reading the kept pages through mmap" : "reading the kept pages with pread");
-        using var readAhead = new PageReadAhead(memory, threads > 1 ? Math.Min(threads, MaxReaders) : 0, source, map, fingerprint: copies is not null);
+        using var readAhead = new PageReadAhead(memory, writer.Workers, source, map, fingerprint: copies is not null);
         // Steps wait here in order while their batches are read; excluded spans cost no read but must
         // reach the writer in pfn order, between the reads around them.
         var pending = new Queue<CaptureStep>();
@@ -190,10 +190,6 @@ public static class CaptureRunner
 
     /// <summary>Batches in flight are bounded by the read-ahead; this bounds the excluded spans queued between them.</summary>
     private const int MaxPendingSteps = 4096;
-
-    /// <summary>Reading threads at most: past a few, reading is bound by memory bandwidth, not CPU, and
-    /// each thread holds two 1 MiB batches.</summary>
-    private const int MaxReaders = 4;
 
     /// <summary>Pages between progress reports and cancellation checks (64 MiB).</summary>
     private const ulong ProgressPages = 1 << 14;

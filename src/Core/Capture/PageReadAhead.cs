@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Runtime.ExceptionServices;
 using KdumpSharp.Dumps.Native;
@@ -6,17 +5,27 @@ using KdumpSharp.Filtering;
 using KdumpSharp.Interop;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
+using KdumpSharp.Threading;
 
 namespace KdumpSharp.Capture;
 
-/// <summary>Consecutive pages of one RAM run, read with one request and tested for zero (and fingerprinted) on a reading thread.</summary>
-internal sealed unsafe class PageBatch
+/// <summary>Consecutive pages of one RAM run, read with one request and tested for zero (and fingerprinted) by
+/// whichever thread runs it.</summary>
+internal sealed unsafe class PageBatch : PoolWork
 {
+    private readonly PhysicalMemory _memory;
+    private readonly FileReadSource _file;
+    private readonly bool _map;
     private byte* _mapped;
 
+    /// <param name="memory">The memory to read, from <paramref name="file"/>.</param>
+    /// <param name="map">Map pages from the file (<see cref="CaptureOptions.Mmap"/>) instead of reading them.</param>
     /// <param name="fingerprint">Whether to fingerprint each present non-zero page (<see cref="Fingerprints"/>).</param>
-    public PageBatch(int pages, bool fingerprint)
+    public PageBatch(int pages, PhysicalMemory memory, FileReadSource file, bool map, bool fingerprint)
     {
+        _memory = memory;
+        _file = file;
+        _map = map;
         Data = new byte[pages * PageFrameNumber.PageSize];
         States = new PageState[pages];
         Zero = new bool[pages];
@@ -35,15 +44,11 @@ internal sealed unsafe class PageBatch
 
     public PageFrameNumber First { get; private set; }
     public int Count { get; private set; }
-    public Exception? Error { get; private set; }
-    public ManualResetEventSlim Done { get; } = new();
 
     public void Reset(PageFrameNumber first, int count)
     {
         First = first;
         Count = count;
-        Error = null;
-        Done.Reset();
     }
 
     public ReadOnlySpan<byte> Page(int index) => _mapped is not null
@@ -51,45 +56,34 @@ internal sealed unsafe class PageBatch
         : Data.AsSpan(index * PageFrameNumber.PageSize, PageFrameNumber.PageSize);
 
     /// <summary>
-    /// Reads the pages: none when they lie whole in a hole of <paramref name="file"/> (they are zero pages);
-    /// mapped from it when <paramref name="map"/> and they lie whole in it at a page-aligned offset (mmap's
-    /// rule); else copied with <see cref="PhysicalMemory.ReadPages"/>.
+    /// Reads the pages: none when they lie whole in a hole of the file (they are zero pages); mapped from it
+    /// when mapping and they lie whole in it at a page-aligned offset (mmap's rule); else copied with
+    /// <see cref="PhysicalMemory.ReadPages"/>.
     /// </summary>
-    public void Load(PhysicalMemory memory, FileReadSource file, bool map)
+    protected override void Execute()
     {
-        try
+        bool hasExtent = _memory.TryGetFileExtent(First, Count, out long offset);
+        if (hasExtent && IsHole(_file, offset))
         {
-            bool hasExtent = memory.TryGetFileExtent(First, Count, out long offset);
-            if (hasExtent && IsHole(file, offset))
-            {
-                PageStates.MarkPresent(States.AsSpan(0, Count));
-                // A loop, not Span.Fill: Fill is vectorized with Vector<T>, whose width is known only at run
-                // time, so kds-capture JIT-compiled it at every start.
-                for (int i = 0; i < Count; i++)
-                    Zero[i] = true;
-                return;
-            }
-            if (map && hasExtent && TryMap(file, offset))
-            {
-                TestZero(0, Count);
-                return;
-            }
-            // A slice at a time, tested for zero while the copy is still in the cache: testing the whole
-            // 1 MiB batch after reading it cost as much again as the read (memory-bound) at level 1.
-            for (int from = 0; from < Count; from += ReadSlicePages)
-            {
-                int n = Math.Min(ReadSlicePages, Count - from);
-                memory.ReadPages(First + (ulong)from, n, Data.AsSpan(from * PageFrameNumber.PageSize, n * PageFrameNumber.PageSize), States.AsSpan(from, n));
-                TestZero(from, n);
-            }
+            PageStates.MarkPresent(States.AsSpan(0, Count));
+            // A loop, not Span.Fill: Fill is vectorized with Vector<T>, whose width is known only at run
+            // time, so kds-capture JIT-compiled it at every start.
+            for (int i = 0; i < Count; i++)
+                Zero[i] = true;
+            return;
         }
-        catch (Exception e)
+        if (_map && hasExtent && TryMap(_file, offset))
         {
-            Error = e;
+            TestZero(0, Count);
+            return;
         }
-        finally
+        // A slice at a time, tested for zero while the copy is still in the cache: testing the whole
+        // 1 MiB batch after reading it cost as much again as the read (memory-bound) at level 1.
+        for (int from = 0; from < Count; from += ReadSlicePages)
         {
-            Done.Set();
+            int n = Math.Min(ReadSlicePages, Count - from);
+            _memory.ReadPages(First + (ulong)from, n, Data.AsSpan(from * PageFrameNumber.PageSize, n * PageFrameNumber.PageSize), States.AsSpan(from, n));
+            TestZero(from, n);
         }
     }
 
@@ -145,12 +139,12 @@ internal sealed unsafe class PageBatch
 }
 
 /// <summary>
-/// Reads the pages a capture keeps ahead of the writer, on <c>readers</c> threads, in batches of
-/// <see cref="BatchPages"/>; the caller takes them back in the order it asked for them. Reading
-/// /proc/vmcore costs a copy of every byte, and testing a page for zero a pass over it: both scale
-/// with the threads, while the writer's thread only appends. At most <see cref="Capacity"/> batches
-/// exist (2 per reader; 1 with no reader thread, when the caller's thread reads), so memory is
-/// bounded whatever the dump's size: 1 MiB per batch.
+/// Reads the pages a capture keeps ahead of the writer, in batches of <see cref="BatchPages"/>, as work
+/// for the capture's <see cref="WorkerPool"/> (or on the caller's thread, when it submits, without one);
+/// the caller takes them back in the order it asked for them. Reading /proc/vmcore costs a copy of every
+/// byte, and testing a page for zero a pass over it: both scale with the threads, while the writer's
+/// thread only appends. At most <see cref="Capacity"/> batches exist (2 per thread that can run work, at most
+/// 8; 1 without a pool), so memory is bounded whatever the dump's size: 1 MiB per batch.
 /// </summary>
 internal sealed class PageReadAhead : IDisposable
 {
@@ -161,29 +155,26 @@ internal sealed class PageReadAhead : IDisposable
     private readonly FileReadSource _file;
     private readonly bool _map;
     private readonly bool _fingerprint;
-    private readonly Thread[] _threads;
-    private readonly BlockingCollection<PageBatch> _todo = [];
+    private readonly WorkerPool? _pool;
     private readonly Queue<PageBatch> _inFlight = new();
     private readonly Stack<PageBatch> _free = new();
 
-    /// <param name="readers">Reading threads; 0 reads on the caller's thread, when it submits.</param>
+    /// <param name="pool">The threads that read; null reads on the caller's thread, when it submits.</param>
     /// <param name="file">The vmcore <paramref name="memory"/> reads.</param>
     /// <param name="map">Map pages from it (<see cref="CaptureOptions.Mmap"/>) instead of reading them.</param>
     /// <param name="fingerprint">Fingerprint the non-zero pages too, for <see cref="DuplicatePageIndex"/>.</param>
-    public PageReadAhead(PhysicalMemory memory, int readers, FileReadSource file, bool map, bool fingerprint)
+    public PageReadAhead(PhysicalMemory memory, WorkerPool? pool, FileReadSource file, bool map, bool fingerprint)
     {
         _memory = memory;
         _file = file;
         _map = map;
         _fingerprint = fingerprint;
-        Capacity = readers == 0 ? 1 : 2 * readers;
-        _threads = new Thread[readers];
-        for (int i = 0; i < readers; i++)
-        {
-            _threads[i] = new Thread(Work) { IsBackground = true, Name = $"kds-read-{i}" };
-            _threads[i].Start();
-        }
+        _pool = pool;
+        Capacity = pool is null ? 1 : Math.Min(2 * pool.Concurrency, MaxBatches);
     }
+
+    /// <summary>Batches at most whatever the threads: past a few threads, reading is bound by memory bandwidth, not CPU.</summary>
+    private const int MaxBatches = 8;
 
     /// <summary>Most batches alive at once.</summary>
     public int Capacity { get; }
@@ -196,28 +187,25 @@ internal sealed class PageReadAhead : IDisposable
     {
         if (!CanSubmit)
             throw new InvalidOperationException("every batch is in flight; take one back first");
-        PageBatch batch;
-        if (_free.Count > 0)
-        {
-            batch = _free.Pop();
-        }
-        else
-        {
-            batch = new PageBatch(BatchPages, _fingerprint);
-        }
+        PageBatch batch = _free.Count > 0 ? _free.Pop() : new PageBatch(BatchPages, _memory, _file, _map, _fingerprint);
         batch.Reset(first, count);
         _inFlight.Enqueue(batch);
-        if (_threads.Length == 0)
-            batch.Load(_memory, _file, _map);
+        if (_pool is null)
+        {
+            batch.Arm();
+            batch.Run();
+        }
         else
-            _todo.Add(batch);
+        {
+            _pool.Post(batch);
+        }
     }
 
     /// <summary>The oldest batch, once read; give it back with <see cref="Release"/> when done with it.</summary>
     public PageBatch Take()
     {
         PageBatch batch = _inFlight.Dequeue();
-        batch.Done.Wait();
+        _pool?.HelpUntil(batch);
         if (batch.Error is Exception e)
         {
             Release(batch);
@@ -233,19 +221,14 @@ internal sealed class PageReadAhead : IDisposable
         _free.Push(batch);
     }
 
-    private void Work()
-    {
-        foreach (PageBatch batch in _todo.GetConsumingEnumerable())
-            batch.Load(_memory, _file, _map);
-    }
-
+    /// <summary>Waits for the reads still in flight, so no thread touches a batch after this.</summary>
     public void Dispose()
     {
-        _todo.CompleteAdding();
-        foreach (Thread t in _threads)
-            t.Join();
         foreach (PageBatch batch in _inFlight)
+        {
+            _pool?.HelpUntil(batch);
             batch.Unmap();
-        _todo.Dispose();
+        }
+        _inFlight.Clear();
     }
 }

@@ -1,11 +1,11 @@
-using System.Collections.Concurrent;
 using KdumpSharp.Compression;
 using KdumpSharp.IO;
+using KdumpSharp.Threading;
 
 namespace KdumpSharp.Dumps.Native;
 
 /// <summary>A chunk being filled by the writer, then compressed and checksummed into its record payload.</summary>
-internal sealed class ChunkJob(int chunkPages)
+internal sealed class ChunkJob(int chunkPages, ChunkCompressor owner) : PoolWork
 {
     /// <summary>Runs the writer puts in one chunk at most (32 KiB of them); the format allows 65536.</summary>
     public const int MaxRuns = 4096;
@@ -27,8 +27,6 @@ internal sealed class ChunkJob(int chunkPages)
 
     /// <summary>Present pages the writer was told are bulk memory (user, cache, free).</summary>
     public int BulkPresent { get; set; }
-    public Exception? Error { get; set; }
-    public ManualResetEventSlim Done { get; } = new();
 
     public void Reset(ulong firstPfn)
     {
@@ -37,9 +35,9 @@ internal sealed class ChunkJob(int chunkPages)
         FirstPfn = EndPfn = firstPfn;
         Present = 0;
         BulkPresent = 0;
-        Error = null;
-        Done.Reset();
     }
+
+    protected override void Execute() => owner.Compress(this);
 
     /// <summary>Builds the Chunk payload (docs/format.md §4.1): runs, copy table, then the data compressed as
     /// one block when that makes it smaller, else stored raw with codec 0; then its CRC. A chunk whose
@@ -77,21 +75,21 @@ internal sealed class ChunkJob(int chunkPages)
 }
 
 /// <summary>
-/// Compresses closed chunks on worker threads and hands them back in the order they were closed.
-/// The caller's thread fills chunks and writes finished ones; <see cref="Capacity"/> chunk buffers
-/// exist at most (2 per worker, plus the one being filled), so memory is bounded whatever the dump's
-/// size: when all are busy, taking a fresh one waits for the oldest to finish and writes it.
-/// With one worker nothing is threaded: chunks are compressed and written as they close.
+/// Compresses closed chunks as work for a <see cref="WorkerPool"/> and hands them back in the order they
+/// were closed. The caller's thread fills chunks and writes finished ones; <see cref="Capacity"/> chunk
+/// buffers exist at most (2 per thread of the pool, plus the one being filled), so memory is bounded
+/// whatever the dump's size: when all are busy, taking a fresh one waits for the oldest to finish (running
+/// queued work meanwhile) and writes it. Without a pool nothing is threaded: chunks are compressed and
+/// written as they close.
 /// </summary>
 internal sealed class ChunkCompressor : IDisposable
 {
     private readonly int _chunkPages;
     private readonly ushort _codecId;
-    private readonly PageCodec[] _codecs;
-    private readonly PageCodec[] _bulkCodecs;
     private readonly Action<ChunkJob> _write;
-    private readonly Thread[] _threads;
-    private readonly BlockingCollection<ChunkJob> _todo = [];
+    private readonly WorkerPool? _pool;
+    private readonly List<PageCodec> _allCodecs = [];
+    private readonly Stack<(PageCodec Codec, PageCodec Bulk)> _codecs = new();
     private readonly Queue<ChunkJob> _inFlight = new();
     private readonly Stack<ChunkJob> _free = new();
     private int _allocated;
@@ -99,27 +97,37 @@ internal sealed class ChunkCompressor : IDisposable
     /// <param name="write">Writes a compressed chunk; called on the caller's thread, in order.</param>
     /// <param name="level">The codec's speed/size knob (<see cref="PageCodec.Create"/>); null for its default.</param>
     /// <param name="bulkLevel">The knob for chunks of mostly bulk memory (<see cref="ChunkJob.BulkPresent"/>).</param>
-    public ChunkCompressor(PageCompression compression, int? level, int? bulkLevel, int chunkPages, int workers, Action<ChunkJob> write)
+    /// <param name="pool">The threads that compress; null compresses on the caller's thread.</param>
+    public ChunkCompressor(PageCompression compression, int? level, int? bulkLevel, int chunkPages, WorkerPool? pool, Action<ChunkJob> write)
     {
         _chunkPages = chunkPages;
         _codecId = NativeFormat.CodecId(compression);
         _write = write;
-        // Codecs are made here, so a missing library fails the constructor, not a worker.
-        _codecs = new PageCodec[workers];
-        _bulkCodecs = new PageCodec[workers];
-        for (int i = 0; i < workers; i++)
+        _pool = pool;
+        // One codec (state) per thread that can compress at once, made here, so a missing library fails the
+        // constructor, not a worker.
+        int threads = pool?.Concurrency ?? 1;
+        try
         {
-            _codecs[i] = PageCodec.Create(compression, level);
-            _bulkCodecs[i] = bulkLevel == level ? _codecs[i] : PageCodec.Create(compression, bulkLevel);
+            for (int i = 0; i < threads; i++)
+            {
+                PageCodec codec = PageCodec.Create(compression, level);
+                _allCodecs.Add(codec);
+                PageCodec bulk = codec;
+                if (bulkLevel != level)
+                {
+                    bulk = PageCodec.Create(compression, bulkLevel);
+                    _allCodecs.Add(bulk);
+                }
+                _codecs.Push((codec, bulk));
+            }
         }
-        Capacity = workers == 1 ? 1 : 2 * workers + 1;
-        _threads = workers == 1 ? [] : new Thread[workers];
-        for (int i = 0; i < _threads.Length; i++)
+        catch
         {
-            PageCodec codec = _codecs[i], bulkCodec = _bulkCodecs[i];
-            _threads[i] = new Thread(() => Work(codec, bulkCodec)) { IsBackground = true, Name = $"kds-compress-{i}" };
-            _threads[i].Start();
+            DisposeCodecs();
+            throw;
         }
+        Capacity = pool is null ? 1 : 2 * threads + 1;
     }
 
     /// <summary>Most chunk buffers alive at once.</summary>
@@ -137,25 +145,25 @@ internal sealed class ChunkCompressor : IDisposable
         }
         else
         {
-            job = new ChunkJob(_chunkPages);
+            job = new ChunkJob(_chunkPages, this);
             _allocated++;
         }
         job.Reset(firstPfn);
         return job;
     }
 
-    /// <summary>Hands over a filled chunk: compressed now (one worker) or by a worker thread.</summary>
+    /// <summary>Hands over a filled chunk: compressed now (no pool) or by the pool.</summary>
     public void Submit(ChunkJob job)
     {
-        if (_threads.Length == 0)
+        if (_pool is null)
         {
-            job.Compress(_codecs[0], _bulkCodecs[0], _codecId);
+            Compress(job);
             _free.Push(job);
             _write(job);
             return;
         }
         _inFlight.Enqueue(job);
-        _todo.Add(job);
+        _pool.Post(job);
     }
 
     /// <summary>Waits for every chunk in flight and writes them, in order.</summary>
@@ -168,39 +176,43 @@ internal sealed class ChunkCompressor : IDisposable
     private void WriteOldest()
     {
         ChunkJob job = _inFlight.Dequeue();
-        job.Done.Wait();
+        _pool?.HelpUntil(job);
         _free.Push(job);
         if (job.Error is Exception e)
             throw new InvalidOperationException($"compressing the chunk at pfn 0x{job.FirstPfn:x} failed: {e.Message}", e);
         _write(job);
     }
 
-    private void Work(PageCodec codec, PageCodec bulkCodec)
+    /// <summary>Compresses a job with a codec no other thread is using.</summary>
+    internal void Compress(ChunkJob job)
     {
-        foreach (ChunkJob job in _todo.GetConsumingEnumerable())
+        (PageCodec Codec, PageCodec Bulk) codecs;
+        lock (_codecs)
+            codecs = _codecs.Pop();
+        try
         {
-            try
-            {
-                job.Compress(codec, bulkCodec, _codecId);
-            }
-            catch (Exception e)
-            {
-                job.Error = e;
-            }
-            finally
-            {
-                job.Done.Set();
-            }
+            job.Compress(codecs.Codec, codecs.Bulk, _codecId);
+        }
+        finally
+        {
+            lock (_codecs)
+                _codecs.Push(codecs);
         }
     }
 
+    /// <summary>Waits for the chunks still in flight (without writing them), then frees the codecs.</summary>
     public void Dispose()
     {
-        _todo.CompleteAdding();
-        foreach (Thread t in _threads)
-            t.Join();
-        foreach (PageCodec codec in _codecs.Concat(_bulkCodecs).Distinct())
+        foreach (ChunkJob job in _inFlight)
+            _pool?.HelpUntil(job);
+        _inFlight.Clear();
+        DisposeCodecs();
+    }
+
+    private void DisposeCodecs()
+    {
+        foreach (PageCodec codec in _allCodecs)
             codec.Dispose();
-        _todo.Dispose();
+        _allCodecs.Clear();
     }
 }

@@ -2,6 +2,7 @@ using System.Text;
 using KdumpSharp.Filtering;
 using KdumpSharp.IO;
 using KdumpSharp.Memory;
+using KdumpSharp.Threading;
 
 namespace KdumpSharp.Dumps.Native;
 
@@ -16,7 +17,7 @@ namespace KdumpSharp.Dumps.Native;
 /// ascending pfn order. Pages never described become NotCaptured (read back as lost).</item>
 /// <item><see cref="Complete"/> writes the counts, timings, index and trailer.</item>
 /// </list>
-/// Chunks are compressed by <see cref="NativeDumpWriterOptions.Parallelism"/> threads; the caller's
+/// Chunks are compressed by <see cref="NativeDumpWriterOptions.Parallelism"/> threads (the caller's among them, while it waits); the caller's
 /// thread does all the writing. Memory is bounded: (2 × threads + 1) chunk buffers of about
 /// 2 × chunk size + 32 KiB each, plus 32 bytes per 4096 chunks for the index. The writer does not own
 /// the stream. Not thread-safe: one caller at a time. After an exception (the stream failed, say) the
@@ -83,7 +84,17 @@ public sealed partial class NativeDumpWriter : IDisposable
         _frameRuns = NativePhysicalMemory.FrameRuns(ranges);
         _next = _frameRuns.Length > 0 ? _frameRuns[0].First : 0;
         _writeChunk = WriteChunk;
-        _compressor = new ChunkCompressor(options.Compression, options.KernelLevel, options.BulkLevel, options.ChunkPages, Math.Min(options.Parallelism, 256), _writeChunk);
+        int threads = Math.Min(options.Parallelism, 256);
+        Workers = threads > 1 ? new WorkerPool(threads - 1, "kds-work") : null;
+        try
+        {
+            _compressor = new ChunkCompressor(options.Compression, options.KernelLevel, options.BulkLevel, options.ChunkPages, Workers, _writeChunk);
+        }
+        catch
+        {
+            Workers?.Dispose();
+            throw;
+        }
         try
         {
             var header = new NativeFileHeader
@@ -105,9 +116,14 @@ public sealed partial class NativeDumpWriter : IDisposable
         catch
         {
             _compressor.Dispose();
+            Workers?.Dispose();
             throw;
         }
     }
+
+    /// <summary>The threads that compress chunks (<see cref="NativeDumpWriterOptions.Parallelism"/> less the caller's),
+    /// which a capture also gives its page reads to; null with a parallelism of 1.</summary>
+    internal WorkerPool? Workers { get; }
 
     /// <summary>Bytes written so far.</summary>
     public long BytesWritten => _position;
@@ -216,7 +232,7 @@ public sealed partial class NativeDumpWriter : IDisposable
     }
 
     /// <summary><see cref="AddPage(PageFrameNumber, ReadOnlySpan{byte})"/> for a page the caller has already found not all zero
-    /// (kds-capture tests pages on its reading threads), so it is not scanned again. <paramref name="bulk"/>: the page is
+    /// (kds-capture tests pages as it reads them), so it is not scanned again. <paramref name="bulk"/>: the page is
     /// user, cache or free memory, compressed at <see cref="NativeDumpWriterOptions.BulkLevel"/> when most of its chunk is.</summary>
     internal void AddNonZero(PageFrameNumber frame, ReadOnlySpan<byte> page, bool bulk = false) => Add(frame, page, PageKind.Present, bulk);
 
@@ -234,7 +250,7 @@ public sealed partial class NativeDumpWriter : IDisposable
 
     /// <summary>Records <paramref name="count"/> pages from <paramref name="first"/> as read and found all zero:
     /// what <see cref="AddPage"/> does for a zero page, for a caller that tested the pages already (kds-capture
-    /// tests them on its reading threads). Pages of the span outside the RAM ranges are ignored.</summary>
+    /// tests them as it reads them). Pages of the span outside the RAM ranges are ignored.</summary>
     public void AddZeroPages(PageFrameNumber first, ulong count) => AddSpan(first, count, PageKind.Zero);
 
     /// <summary>Records <paramref name="count"/> pages from <paramref name="first"/> as filtered out for <paramref name="reason"/>.
@@ -271,6 +287,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         if (_state == State.Open)
             _state = State.Failed;
         _compressor.Dispose();
+        Workers?.Dispose();
     }
 
     /// <summary>Writes everything after the pages; returns the reason the dump is incomplete, if it is.</summary>

@@ -33,7 +33,8 @@ public class ChunkJobTests
     /// <summary>16 pages of words from a small vocabulary: compressible, and LZ4's acceleration changes how much.</summary>
     private static ChunkJob Filled(int bulkPages)
     {
-        var job = new ChunkJob(16);
+        using var compressor = new ChunkCompressor(PageCompression.Lz4, 1, 1, 16, pool: null, write: _ => { });
+        var job = new ChunkJob(16, compressor);
         job.Reset(0x1000);
         var random = new Random(16);
         string[] words = ["page", "frame", "kernel", "panic", "vmcore", "slab", "task", "stack", "dump", "crash"];
