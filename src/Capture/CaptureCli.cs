@@ -32,7 +32,7 @@ public static class CaptureCli
             if (r.GetValue(level) is < 0 or > 31)
                 r.AddError("--level must be between 0 and 31");
         });
-        var threads = new Option<int>("--threads", "-j") { Description = "compression threads (0: one per CPU)" };
+        var threads = new Option<int>("--threads", "-j") { Description = "threads that read and compress, this one included (0: one per CPU)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress or step messages, only errors" };
         var host = new Option<string?>("--host") { Description = "name for the dump directory (default: the crashed machine's nodename)" };
         var noDedup = new Option<bool>("--no-dedup") { Description = "kds format: store every kept page, even one with the same bytes as a page stored before (by default such a page is recorded as a copy of it)" };

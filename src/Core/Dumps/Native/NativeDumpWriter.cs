@@ -280,7 +280,7 @@ public sealed partial class NativeDumpWriter : IDisposable
         return new NativeWriteResult(_tally.ToPageCounts(), _chunks, _position, incompleteReason);
     }
 
-    /// <summary>Stops the compression threads. Without <see cref="Complete"/> the output is left as an incomplete
+    /// <summary>Waits for the chunks in flight and stops the compression threads. Without <see cref="Complete"/> the output is left as an incomplete
     /// dump, exactly as if the writer had been cut off. The stream is not closed.</summary>
     public void Dispose()
     {
