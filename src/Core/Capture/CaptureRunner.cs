@@ -137,7 +137,6 @@ public static class CaptureRunner
         if (dmesg is not null)
             writer.WriteDmesg(dmesg);
 
-        int threads = writerOptions.Parallelism;
         ulong total = NativeDumpWriter.RamPages(memory.Ranges), done = 0, reported = 0;
         DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
         bool map = options.Mmap ?? source.IsOnProcFs;

@@ -89,14 +89,6 @@ public sealed partial class NativeDumpWriter : IDisposable
         try
         {
             _compressor = new ChunkCompressor(options.Compression, options.KernelLevel, options.BulkLevel, options.ChunkPages, Workers, _writeChunk);
-        }
-        catch
-        {
-            Workers?.Dispose();
-            throw;
-        }
-        try
-        {
             var header = new NativeFileHeader
             {
                 Version = NativeFormat.Version,
@@ -115,7 +107,8 @@ public sealed partial class NativeDumpWriter : IDisposable
         }
         catch
         {
-            _compressor.Dispose();
+            // Null when the compressor itself failed (a codec library missing).
+            _compressor?.Dispose();
             Workers?.Dispose();
             throw;
         }
