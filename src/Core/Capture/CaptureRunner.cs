@@ -84,7 +84,7 @@ public static class CaptureRunner
     private static long WriteDump(KernelDump dump, FileReadSource source, CaptureOptions options, Stream output, CaptureLog log, byte[]? dmesg,
         List<CaptureTiming> timings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
-        log.Write($"writing {options.Format} dump, {Describe(options)}, dump level {options.DumpLevel}");
+        log.Write($"writing {(options.Format == CaptureFormat.Native ? "kds" : "kdump")} dump, {Describe(options)}, dump level {options.DumpLevel}");
         switch (options.Format)
         {
             case CaptureFormat.Kdump:
@@ -348,18 +348,20 @@ public static class CaptureRunner
         }
     }
 
-    /// <summary>The codec and its level; the bulk level only when the dump level keeps some bulk memory.</summary>
+    /// <summary>The codec and its level; the bulk level only when the dump level keeps some bulk memory. Names come from
+    /// switches, not Enum.ToString or Enum.GetValues: in the trimmed build their first calls took ~3 ms, before any page was read.</summary>
     private static string Describe(CaptureOptions options)
     {
+        string codec = PageCodec.DisplayName(options.Compression);
         if (options.Format != CaptureFormat.Native)
-            return $"{options.Compression} compression";
+            return $"{codec} compression";
         var writer = new NativeDumpWriterOptions { Compression = options.Compression, CompressionLevel = options.CompressionLevel };
         DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
-        bool keepsBulk = Enum.GetValues<PageClass>().Any(c => IsBulk(c) && !level.Excludes(c));
+        bool keepsBulk = !(level.Excludes(PageClass.Cache) && level.Excludes(PageClass.CachePrivate) && level.Excludes(PageClass.User) && level.Excludes(PageClass.Free));
         string knob = options.Compression == PageCompression.Lz4 ? "acceleration" : "level";
-        return writer.KernelLevel is not int kernel ? $"{options.Compression} compression"
-            : writer.BulkLevel == kernel || !keepsBulk ? $"{options.Compression} compression ({knob} {kernel})"
-            : $"{options.Compression} compression ({knob} {kernel}, {writer.BulkLevel} for user, cache and free pages)";
+        return writer.KernelLevel is not int kernel ? $"{codec} compression"
+            : writer.BulkLevel == kernel || !keepsBulk ? $"{codec} compression ({knob} {kernel})"
+            : $"{codec} compression ({knob} {kernel}, {writer.BulkLevel} for user, cache and free pages)";
     }
 
     private static ExclusionReason ReasonFor(PageClass pageClass) => pageClass switch

@@ -144,7 +144,7 @@ public sealed class CaptureOnHostTests(TestKernel kernel)
         Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
         Assert.That(allCode, Is.EqualTo(ExitCodes.Success), allError);
         Assert.That(File.ReadAllText(Path.Combine(Path.GetDirectoryName(dumpPath)!, "capture.log")),
-            Does.Contain("Lz4 compression (acceleration 1, 32 for user, cache and free pages), dump level 1"));
+            Does.Contain("lz4 compression (acceleration 1, 32 for user, cache and free pages), dump level 1"));
         using IDumpReader ours = DumpFile.Open(dumpPath);
         using IDumpReader source = DumpFile.Open(_dumps.ElfVmcore);
         Assert.That(ours.Memory.Ranges, Is.EqualTo(source.Memory.Ranges));
