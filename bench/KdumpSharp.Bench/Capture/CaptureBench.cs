@@ -237,15 +237,16 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
         md.AppendLine($"- makedumpfile {before.Packages.GetValueOrDefault("makedumpfile", "?")}; {before.Cpu}, {before.Cores} cores, {before.MemoryBytes >> 30} GiB, Linux {before.Kernel}, {before.Runtime}");
         md.AppendLine($"- load average at start {before.LoadAverage}, at end {loadAfter} (shared machine: compare CPU and ratios more than wall)");
         md.AppendLine($"- {options.Runs} measured runs per row after one warm-up, in rounds that run each row of a table once in turn; wall min/median, CPU (user+sys) median; RSS: peak of the warm-up run (GNU time)");
-        md.AppendLine("- size: every file the run wrote (kds-capture: vmcore.kds, vmcore-dmesg.txt, capture.log). Ratios: row ÷ the group's first row (above 1 = slower or bigger)").AppendLine();
+        md.AppendLine("- size: every file the run wrote (kds-capture: vmcore.kds, vmcore-dmesg.txt, capture.log). Ratios: row ÷ the group's first row (above 1 = slower or bigger)");
+        md.AppendLine("- paired ratio: the median over rounds of the row's wall time ÷ the first row's in the same round, so drift between rounds cancels").AppendLine();
         if (options.DumpDescription is not null)
             md.AppendLine(options.DumpDescription).AppendLine();
         foreach (IGrouping<string, CaptureCaseResult> group in results.GroupBy(r => r.Case.Group))
         {
             CaptureCaseResult? baseline = group.FirstOrDefault(r => r.Case.Baseline && r.Failure is null);
             md.AppendLine($"## {group.Key}").AppendLine();
-            md.AppendLine("| command | wall min s | wall median s | CPU median s | size MB | peak RSS MiB | wall ratio (min) | CPU ratio | size ratio |");
-            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            md.AppendLine("| command | wall min s | wall median s | CPU median s | size MB | peak RSS MiB | wall ratio (min) | wall ratio (paired) | CPU ratio | size ratio |");
+            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             foreach (CaptureCaseResult r in group)
             {
                 if (r.Failure is not null)
@@ -253,17 +254,22 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
                     // makedumpfile redraws its progress with \r: keep the last redraw, and not too much of it.
                     string failure = r.Failure.Split('\r')[^1].Trim();
                     failure = failure.Length > 120 ? failure[^120..] : failure;
-                    md.AppendLine($"| `{r.Case.Label}` | failed: {failure.Replace("|", "\\|", StringComparison.Ordinal)} | | | | | | | |");
+                    md.AppendLine($"| `{r.Case.Label}` | failed: {failure.Replace("|", "\\|", StringComparison.Ordinal)} | | | | | | | | |");
                     continue;
                 }
                 double wallMin = r.Runs.Min(x => x.WallSeconds), wallMedian = r.Runs.MedianWall(), cpu = r.Runs.MedianCpu();
                 string Ratio(double value, double? reference) => reference is double b && b > 0 ? (value / b).ToString("0.00", CultureInfo.InvariantCulture) : "";
                 double? baseWall = baseline?.Runs.Min(x => x.WallSeconds), baseCpu = baseline?.Runs.MedianCpu(), baseSize = baseline?.OutputBytes;
                 md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| `{r.Case.Label}` | {wallMin:0.000} | {wallMedian:0.000} | {cpu:0.000} | {r.OutputBytes / 1e6:0.0} | {(r.PeakRssKiB is long k ? (k / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) : "?")} | {Ratio(wallMin, baseWall)} | {Ratio(cpu, baseCpu)} | {(group.Key == "floor" ? "" : Ratio(r.OutputBytes, baseSize))} |"));
+                    $"| `{r.Case.Label}` | {wallMin:0.000} | {wallMedian:0.000} | {cpu:0.000} | {r.OutputBytes / 1e6:0.0} | {(r.PeakRssKiB is long k ? (k / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) : "?")} | {Ratio(wallMin, baseWall)} | {PairedRatio(r.Runs, baseline?.Runs)} | {Ratio(cpu, baseCpu)} | {(group.Key == "floor" ? "" : Ratio(r.OutputBytes, baseSize))} |"));
             }
             md.AppendLine();
         }
         return md.ToString();
     }
+
+    /// <summary>The median of <paramref name="runs"/>[i] ÷ <paramref name="baseline"/>[i], round by round; empty unless every round of both succeeded.</summary>
+    private static string PairedRatio(IReadOnlyList<RunResult> runs, IReadOnlyList<RunResult>? baseline) =>
+        baseline is null || baseline.Count != runs.Count || runs.Count == 0 ? ""
+            : Series.Median(runs.Select((r, i) => r.WallSeconds / baseline[i].WallSeconds)).ToString("0.00", CultureInfo.InvariantCulture);
 }
