@@ -260,6 +260,10 @@ public static class CaptureRunner
     /// <summary>Memory a dump level can drop, and that is most of a dump that keeps it: compressed for speed.</summary>
     private static bool IsBulk(PageClass pageClass) => pageClass is PageClass.Cache or PageClass.CachePrivate or PageClass.User or PageClass.Free;
 
+    /// <summary>Whether <paramref name="level"/> keeps any class <see cref="IsBulk"/> names.</summary>
+    private static bool KeepsBulk(DumpLevel level) =>
+        !(level.Excludes(PageClass.Cache) && level.Excludes(PageClass.CachePrivate) && level.Excludes(PageClass.User) && level.Excludes(PageClass.Free));
+
     /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one, as a copy
     /// of an earlier page when <paramref name="copies"/> finds one with the same bytes in <paramref name="memory"/>.</summary>
     private static void AddBatch(NativeDumpWriter writer, PageBatch batch, BatchPageBits bulk, DuplicatePageIndex? copies, PhysicalMemory memory)
@@ -357,10 +361,9 @@ public static class CaptureRunner
             return $"{codec} compression";
         var writer = new NativeDumpWriterOptions { Compression = options.Compression, CompressionLevel = options.CompressionLevel };
         DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
-        bool keepsBulk = !(level.Excludes(PageClass.Cache) && level.Excludes(PageClass.CachePrivate) && level.Excludes(PageClass.User) && level.Excludes(PageClass.Free));
         string knob = options.Compression == PageCompression.Lz4 ? "acceleration" : "level";
         return writer.KernelLevel is not int kernel ? $"{codec} compression"
-            : writer.BulkLevel == kernel || !keepsBulk ? $"{codec} compression ({knob} {kernel})"
+            : writer.BulkLevel == kernel || !KeepsBulk(level) ? $"{codec} compression ({knob} {kernel})"
             : $"{codec} compression ({knob} {kernel}, {writer.BulkLevel} for user, cache and free pages)";
     }
 
