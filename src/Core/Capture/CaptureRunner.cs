@@ -314,7 +314,9 @@ public static class CaptureRunner
             return null;
         try
         {
-            return UntilFailure(PageClassifier.Create(dump.Virtual, dump.Vmcoreinfo, dump.Limits).Classify().GetEnumerator(), log);
+            // A level that drops free pages drops poisoned ones too: free blocks can be taken whole.
+            bool wholeFreeBlocks = level.Excludes(PageClass.Free);
+            return UntilFailure(PageClassifier.Create(dump.Virtual, dump.Vmcoreinfo, dump.Limits, wholeFreeBlocks).Classify().GetEnumerator(), log);
         }
         catch (Exception e) when (e is KernelDataException or MemoryFaultException)
         {

@@ -57,6 +57,7 @@ public sealed class PageClassifierFuzzTests(KernelStyle style)
                     ulong windowPages = classifier.Classify(new(start), new(start + 700)).Aggregate(0UL, (n, r) => n + r.Count);
                     if (windowPages != Math.Min(700, Pages - start))
                         throw new InvalidOperationException($"window at 0x{start:x} covered {windowPages} pages");
+                    CompareWholeFreeBlocks(m);
                 }
                 catch (KernelDataException e)
                 {
@@ -84,6 +85,29 @@ public sealed class PageClassifierFuzzTests(KernelStyle style)
         }
         TestContext.Out.WriteLine($"{style}: {Cases} cases, {typed} rejected with KernelDataException, the rest classified");
         Assert.That(typed, Is.LessThan(Cases), "some cases must get through to the classifier");
+    }
+
+    /// <summary>Taking free blocks whole changes one thing only: a poisoned page inside a free block is free.</summary>
+    private static void CompareWholeFreeBlocks(MemMapBuilder m)
+    {
+        PageClass[] each = Expand(PageClassifier.Create(m.Virtual, m.Vmcoreinfo.Build(), DumpLimits.Default).Classify());
+        PageClass[] whole = Expand(PageClassifier.Create(m.Virtual, m.Vmcoreinfo.Build(), DumpLimits.Default, wholeFreeBlocks: true).Classify());
+        for (int pfn = 0; pfn < each.Length; pfn++)
+        {
+            if (each[pfn] != whole[pfn] && !(each[pfn] == PageClass.HwPoison && whole[pfn] == PageClass.Free))
+                throw new InvalidOperationException($"pfn 0x{pfn:x}: {each[pfn]} page by page, {whole[pfn]} with whole free blocks");
+        }
+    }
+
+    private static PageClass[] Expand(IEnumerable<PageClassRun> runs)
+    {
+        var classes = new PageClass[Pages];
+        foreach (PageClassRun run in runs)
+        {
+            for (ulong pfn = run.Start.Value; pfn < run.End.Value; pfn++)
+                classes[pfn] = run.Class;
+        }
+        return classes;
     }
 
     private MemMapBuilder Damaged(Random random, int caseNumber)

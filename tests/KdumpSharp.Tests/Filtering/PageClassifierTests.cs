@@ -60,6 +60,32 @@ public sealed class PageClassifierTests(KernelStyle style)
         Assert.That(c[head - 1], Is.EqualTo(PageClass.Kept));
     }
 
+    [Test]
+    public void Whole_free_blocks_give_the_same_runs_from_fewer_struct_pages()
+    {
+        _m.Buddy(0x400, 10);
+        _m.Buddy(0x800, 3);
+        _m.Anon(0x808);
+        PageClassifier each = _m.Classifier();
+        PageClassifier whole = PageClassifier.Create(_m.Virtual, _m.Vmcoreinfo.Build(), wholeFreeBlocks: true);
+        Assert.That(whole.Classify().ToArray(), Is.EqualTo(each.Classify().ToArray()));
+        Assert.That(whole.Classify(new PageFrameNumber(0x6ff), new PageFrameNumber(0x804)).ToArray(),
+            Is.EqualTo(each.Classify(new PageFrameNumber(0x6ff), new PageFrameNumber(0x804)).ToArray()), "a window that starts inside a free block");
+        // The order-10 block covers two blocks of 512 struct pages: the whole walk reads neither.
+        Assert.That(each.Statistics.StructPagesRead - whole.Statistics.StructPagesRead, Is.GreaterThanOrEqualTo(2UL * PageClassifier.BatchPages));
+    }
+
+    [Test]
+    public void Whole_free_blocks_do_not_look_for_poison_inside_them()
+    {
+        _m.Buddy(0x400, 3);
+        _m.SetPage(0x402, flags: MemMapBuilder.Bit(_m.HwPoisonBit));
+        Assert.That(ClassifyAll()[0x402], Is.EqualTo(PageClass.HwPoison), "page by page, PG_hwpoison is per page");
+        PageClassifier whole = PageClassifier.Create(_m.Virtual, _m.Vmcoreinfo.Build(), wholeFreeBlocks: true);
+        Assert.That(whole.Classify().Single(r => r.Start.Value <= 0x402 && 0x402 < r.End.Value),
+            Is.EqualTo(new PageClassRun(new PageFrameNumber(0x400), 8, PageClass.Free)));
+    }
+
     [TestCase(11, TestName = "{m}: order 11 is not below LENGTH(zone.free_area)")]
     [TestCase(2, TestName = "{m}: order 2 at a pfn not aligned to 4")]
     public void A_free_page_with_an_impossible_order_is_kept(int order)
