@@ -155,6 +155,12 @@ public sealed class KernelPageRules
         return rules;
     }
 
+    /// <summary>Whether a _mapcount of -1 or more means "no page type" to every type test these rules have.</summary>
+    public bool TypesOnlyBelowMinusOne =>
+        OnlyBelowMinusOne(Buddy) && OnlyBelowMinusOne(Offline) && OnlyBelowMinusOne(SlabType) && OnlyBelowMinusOne(HugetlbType) && OnlyBelowMinusOne(Unaccepted);
+
+    private static bool OnlyBelowMinusOne(PageTypeTest? test) => test is not PageTypeTest type || type.MatchesOnlyBelowMinusOne;
+
     public bool IsHead(in StructPage page) => (page.Flags & HeadMask) != 0;
     public bool IsLru(in StructPage page) => Test(page.Flags, LruBit);
     public bool IsPrivate(in StructPage page) => Test(page.Flags, PrivateBit);

@@ -56,5 +56,17 @@ public readonly record struct PageTypeTest
         }
     }
 
+    /// <summary>
+    /// Whether only a _mapcount below -1 (as an int) can match: then a page whose _mapcount is -1 (unmapped)
+    /// or a map count has no type. True of every encoding but an exact -1 or a top byte of 0xff: a cleared-bit
+    /// type has bit 31 and one bit of the top nibble set and clear, a top-byte type a top byte of 0x80 or more.
+    /// </summary>
+    public bool MatchesOnlyBelowMinusOne => Encoding switch
+    {
+        PageTypeEncoding.Exact => Value < -1,
+        PageTypeEncoding.TopByte => (uint)Value >> 24 != 0xff,
+        _ => true,
+    };
+
     public override string ToString() => $"{Value} ({Encoding})";
 }

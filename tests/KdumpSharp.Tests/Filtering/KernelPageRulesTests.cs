@@ -15,6 +15,27 @@ public sealed class KernelPageRulesTests
     public void The_exported_value_tells_the_encoding(int value, PageTypeEncoding encoding) =>
         Assert.That(new PageTypeTest(value).Encoding, Is.EqualTo(encoding));
 
+    /// <summary>The classifier's shortcut trusts this: a type that says only values below -1 can match must
+    /// match no unmapped (-1) or mapped (0 and up) page, whatever its encoding.</summary>
+    [TestCase(-129)]
+    [TestCase(-257)]
+    [TestCase(~0x40000000)]
+    [TestCase(-268435456)]
+    [TestCase(-184549376)]
+    [TestCase(-16777216, TestName = "top byte 0xff: can match -1")]
+    [TestCase(-128)]
+    [TestCase(-1, TestName = "exact -1: can match -1")]
+    [TestCase(-2)]
+    public void Only_below_minus_one_means_no_map_count_matches(int value)
+    {
+        var type = new PageTypeTest(value);
+        uint[] mapCounts = [uint.MaxValue, 0, 1, 2, 0x7f, 0x80, 0xffff, 0x00ff_ffff, 0x7fff_ffff, 0x1234_5678];
+        bool anyMatches = mapCounts.Any(type.Matches);
+        Assert.That(type.MatchesOnlyBelowMinusOne, Is.EqualTo(!anyMatches));
+        if (type.MatchesOnlyBelowMinusOne)
+            Assert.That(type.Matches(unchecked((uint)value)), Is.True, "the type still matches itself");
+    }
+
     [Test]
     public void Cleared_bit_types_test_the_bit_under_the_type_base()
     {

@@ -58,6 +58,7 @@ public sealed class PageClassifierFuzzTests(KernelStyle style)
                     if (windowPages != Math.Min(700, Pages - start))
                         throw new InvalidOperationException($"window at 0x{start:x} covered {windowPages} pages");
                     CompareWholeFreeBlocks(m);
+                    ComparePlainPageShortcut(m);
                 }
                 catch (KernelDataException e)
                 {
@@ -96,6 +97,20 @@ public sealed class PageClassifierFuzzTests(KernelStyle style)
         {
             if (each[pfn] != whole[pfn] && !(each[pfn] == PageClass.HwPoison && whole[pfn] == PageClass.Free))
                 throw new InvalidOperationException($"pfn 0x{pfn:x}: {each[pfn]} page by page, {whole[pfn]} with whole free blocks");
+        }
+    }
+
+    /// <summary>The shortcut for ordinary pages gives the full rules' answer for every page.</summary>
+    private static void ComparePlainPageShortcut(MemMapBuilder m)
+    {
+        PageClass[] shortcut = Expand(PageClassifier.Create(m.Virtual, m.Vmcoreinfo.Build(), DumpLimits.Default).Classify());
+        MemMap memMap = MemMap.Open(m.Virtual, m.Vmcoreinfo.Build(), DumpLimits.Default);
+        var full = new PageClassifier(memMap, KernelPageRules.FromVmcoreinfo(m.Vmcoreinfo.Build(), memMap.Layout), m.Virtual.Physical) { PlainPageShortcut = false };
+        PageClass[] rules = Expand(full.Classify());
+        for (int pfn = 0; pfn < shortcut.Length; pfn++)
+        {
+            if (shortcut[pfn] != rules[pfn])
+                throw new InvalidOperationException($"pfn 0x{pfn:x}: {shortcut[pfn]} with the shortcut, {rules[pfn]} by the full rules");
         }
     }
 
