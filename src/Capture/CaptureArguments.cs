@@ -20,7 +20,7 @@ internal enum CaptureRequest
 /// an unknown option (<c>--bogus</c>) for the input's path. The syntax is the usual one: <c>--name value</c>,
 /// <c>--name=value</c>, <c>-x value</c>, flags alone, <c>--</c> ends the options, one input path.
 /// </summary>
-internal sealed class CaptureArguments
+internal sealed record CaptureArguments(CaptureRequest Request, CaptureOptions Options, bool IsQuiet, bool ToStdout)
 {
     /// <summary>An option: its long and short names, the placeholder of its value (null: a flag) and its help line.</summary>
     private sealed class Spec(string name, string? shortName, string? value, string description)
@@ -50,19 +50,6 @@ internal sealed class CaptureArguments
     private static readonly Spec VersionOption = new("--version", null, null, "show the version");
 
     private static readonly Spec[] Specs = [Dir, Format, Compress, CompressLevel, Level, Threads, Quiet, Host, NoDedup, Mmap, NoMmap, Stdout, HelpOption, VersionOption];
-
-    private CaptureArguments(CaptureRequest request, CaptureOptions options, bool quiet, bool stdout)
-    {
-        Request = request;
-        Options = options;
-        IsQuiet = quiet;
-        ToStdout = stdout;
-    }
-
-    public CaptureRequest Request { get; }
-    public CaptureOptions Options { get; }
-    public bool IsQuiet { get; }
-    public bool ToStdout { get; }
 
     /// <summary>The arguments as a request, or <see cref="UsageException"/> naming the first thing wrong with them.</summary>
     public static CaptureArguments Parse(IReadOnlyList<string> args)
@@ -108,9 +95,9 @@ internal sealed class CaptureArguments
         }
 
         if (flags.Contains(HelpOption.Name))
-            return new CaptureArguments(CaptureRequest.Help, new CaptureOptions(), quiet: false, stdout: false);
+            return new CaptureArguments(CaptureRequest.Help, new CaptureOptions(), IsQuiet: false, ToStdout: false);
         if (flags.Contains(VersionOption.Name))
-            return new CaptureArguments(CaptureRequest.Version, new CaptureOptions(), quiet: false, stdout: false);
+            return new CaptureArguments(CaptureRequest.Version, new CaptureOptions(), IsQuiet: false, ToStdout: false);
         if (flags.Contains(Mmap.Name) && flags.Contains(NoMmap.Name))
             throw new UsageException("--mmap and --no-mmap contradict each other");
 

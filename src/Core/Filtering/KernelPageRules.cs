@@ -162,8 +162,6 @@ public sealed class KernelPageRules
     private static bool OnlyBelowMinusOne(PageTypeTest? test) => test is not PageTypeTest type || type.MatchesOnlyBelowMinusOne;
 
     public bool IsHead(in StructPage page) => (page.Flags & HeadMask) != 0;
-    public bool IsLru(in StructPage page) => Test(page.Flags, LruBit);
-    public bool IsPrivate(in StructPage page) => Test(page.Flags, PrivateBit);
     public bool IsHwPoison(in StructPage page) => HwPoisonBit is int bit && Test(page.Flags, bit);
 
     /// <summary>PageSlab: the slab page type (6.10+) or PG_slab (before 6.10).</summary>
@@ -174,13 +172,26 @@ public sealed class KernelPageRules
     public bool IsOffline(in StructPage page) => Offline is PageTypeTest type && type.Matches(page.MapCount);
     public bool IsUnaccepted(in StructPage page) => Unaccepted is PageTypeTest type && type.Matches(page.MapCount);
 
-    /// <summary>PageAnon: bit 0 of mapping (PAGE_MAPPING_ANON; KSM pages set bits 0 and 1).</summary>
-    public static bool IsAnon(in StructPage page) => (page.Mapping & 1) != 0;
-
     /// <summary>Page cache or swap cache: on an LRU list, or in the swap cache (PG_swapcache only counts with
     /// PG_swapbacked, since the bit doubles as a filesystem's PG_checked; before 4.10 there was no PG_swapbacked).</summary>
-    public bool IsCache(in StructPage page) =>
-        IsLru(page) || (Test(page.Flags, SwapCacheBit) && (SwapBackedBit is not int backed || Test(page.Flags, backed)));
+    private bool IsCache(ulong flags) =>
+        Test(flags, LruBit) || (Test(flags, SwapCacheBit) && (SwapBackedBit is not int backed || Test(flags, backed)));
+
+    /// <summary>
+    /// The class of a page no other test claimed (not poisoned, slab, offline, free, unaccepted or hugetlb),
+    /// from its flags and mapping: page or swap cache that is not anonymous, anonymous memory, or kept.
+    /// </summary>
+    public PageClass OrdinaryClass(ulong flags, ulong mapping)
+    {
+        // PageAnon: bit 0 of mapping (PAGE_MAPPING_ANON; KSM pages set bits 0 and 1).
+        bool anon = (mapping & 1) != 0;
+        if (IsCache(flags) && !anon)
+            return Test(flags, PrivateBit) ? PageClass.CachePrivate : PageClass.Cache;
+        return anon ? PageClass.User : PageClass.Kept;
+    }
+
+    /// <summary>Flags that take a page out of <see cref="OrdinaryClass"/>: a compound head, PG_hwpoison, PG_slab.</summary>
+    public ulong NotOrdinaryFlags => HeadMask | (HwPoisonBit is int poison ? 1UL << poison : 0) | (SlabBit is int slab ? 1UL << slab : 0);
 
     /// <summary>
     /// The order a compound head claims, from the head and the struct page after it

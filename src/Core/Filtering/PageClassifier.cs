@@ -186,15 +186,9 @@ public sealed class PageClassifier
         private readonly int _mappingOffset = owner.MemMap.Layout.Mapping;
         private readonly ulong _hwPoisonMask = owner.Rules.HwPoisonBit is int bit ? 1UL << bit : 0;
 
-        // An ordinary page: no head, tail, poison, slab or page type. Its class then depends only on
-        // PG_lru, PG_swapcache, PG_swapbacked, PG_private and mapping bit 0, as in ClassifyHead.
+        // An ordinary page: no head, tail, poison, slab or page type; its class is the rules' OrdinaryClass.
         private readonly bool _plainShortcut = owner.PlainPageShortcut && owner.Rules.TypesOnlyBelowMinusOne;
-        private readonly ulong _notPlainFlags = owner.Rules.HeadMask | (owner.Rules.HwPoisonBit is int p ? 1UL << p : 0)
-            | (owner.Rules.SlabBit is int s ? 1UL << s : 0);
-        private readonly ulong _lru = 1UL << owner.Rules.LruBit;
-        private readonly ulong _swapCache = 1UL << owner.Rules.SwapCacheBit;
-        private readonly ulong _swapBacked = owner.Rules.SwapBackedBit is int b ? 1UL << b : 0;
-        private readonly ulong _private = 1UL << owner.Rules.PrivateBit;
+        private readonly ulong _notPlainFlags = owner.Rules.NotOrdinaryFlags;
 
         public PageClass Next(ulong pfn)
         {
@@ -257,12 +251,7 @@ public sealed class PageClassifier
             if ((flags & _notPlainFlags) != 0 || (BinaryPrimitives.ReadUInt64LittleEndian(bytes[_compoundHeadOffset..]) & 1) != 0
                 || (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes[_mapCountOffset..]) < -1)
                 return false;
-            bool anon = (BinaryPrimitives.ReadUInt64LittleEndian(bytes[_mappingOffset..]) & 1) != 0;
-            bool cache = (flags & _lru) != 0 || ((flags & _swapCache) != 0 && (_swapBacked == 0 || (flags & _swapBacked) != 0));
-            if (cache && !anon)
-                cls = (flags & _private) != 0 ? PageClass.CachePrivate : PageClass.Cache;
-            else if (anon)
-                cls = PageClass.User;
+            cls = _c.Rules.OrdinaryClass(flags, BinaryPrimitives.ReadUInt64LittleEndian(bytes[_mappingOffset..]));
             return true;
         }
 
@@ -365,11 +354,6 @@ public sealed class PageClassifier
         }
         if (r.IsHead(page) && r.IsHugetlb(page, headAndNext, MemMap.Layout))
             return (PageClass.User, compoundPages, true);
-        bool anon = KernelPageRules.IsAnon(page);
-        if (r.IsCache(page) && !anon)
-            return (r.IsPrivate(page) ? PageClass.CachePrivate : PageClass.Cache, compoundPages, true);
-        if (anon)
-            return (PageClass.User, compoundPages, true);
-        return (PageClass.Kept, compoundPages, true);
+        return (r.OrdinaryClass(page.Flags, page.Mapping), compoundPages, true);
     }
 }
