@@ -80,6 +80,8 @@ internal static partial class RealisticDump
         string manifestPath = Path.Combine(directory, "manifest.json");
         if (!File.Exists(manifestPath))
         {
+            // On a fresh machine no harness dump has been made yet, so the cache root may not exist.
+            Directory.CreateDirectory(TestDumps.DumpsRoot);
             foreach (string other in Directory.GetDirectories(TestDumps.DumpsRoot, Prefix + "*"))
             {
                 progress($"deleting the previous realistic dump {other} (only one is kept)");

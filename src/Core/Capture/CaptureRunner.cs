@@ -138,7 +138,7 @@ public static class CaptureRunner
             writer.WriteDmesg(dmesg);
 
         ulong total = NativeDumpWriter.RamPages(memory.Ranges), done = 0, reported = 0;
-        DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
+        using DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
         bool map = options.Mmap ?? source.IsOnProcFs;
         log.Write(map ? "reading the kept pages through mmap" : "reading the kept pages with pread");
         using var readAhead = new PageReadAhead(memory, writer.Workers, source, map, fingerprint: copies is not null);

@@ -2,11 +2,16 @@ using System.Runtime.InteropServices;
 
 namespace KdumpSharp.Interop;
 
-/// <summary>mmap(2), munmap(2), fstatfs(2) and lseek(2)'s SEEK_DATA, for kds-capture's reading of /proc/vmcore and vmcore files.</summary>
+/// <summary>mmap(2), munmap(2), fstatfs(2) and lseek(2)'s SEEK_DATA, for kds-capture's reading of /proc/vmcore and vmcore
+/// files, and the anonymous mapping that holds its copy table (<see cref="KdumpSharp.Dumps.Native.DuplicatePageIndex"/>).</summary>
 internal static unsafe partial class LibC
 {
     public const int PROT_READ = 0x1; // include/uapi/asm-generic/mman-common.h
+    public const int PROT_WRITE = 0x2;
     public const int MAP_SHARED = 0x01; // include/uapi/linux/mman.h
+    public const int MAP_PRIVATE = 0x02;
+    public const int MAP_ANONYMOUS = 0x20; // include/uapi/asm-generic/mman-common.h: zero pages, faulted in on first touch
+    public const int MAP_NORESERVE = 0x4000; // include/uapi/asm-generic/mman.h: no swap reserved for what is never touched
     public const int MAP_POPULATE = 0x8000; // include/uapi/asm-generic/mman-common.h: fault the whole range in at once
 
     /// <summary>mmap's error return, (void *)-1.</summary>

@@ -40,7 +40,7 @@ public sealed partial class NativeDumpWriter
             writer.AppendCaptureLog(log);
 
         var native = memory as NativePhysicalMemory;
-        DuplicatePageIndex? copies = options.AllowCopies ? new DuplicatePageIndex(RamPages(memory.Ranges)) : null;
+        using DuplicatePageIndex? copies = options.AllowCopies ? new DuplicatePageIndex(RamPages(memory.Ranges)) : null;
         var page = new byte[PageFrameNumber.PageSize];
         long visited = 0, lost = 0;
         ulong firstLost = 0;

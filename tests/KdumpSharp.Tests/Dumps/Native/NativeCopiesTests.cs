@@ -116,7 +116,7 @@ public sealed class NativeCopiesTests
         var memory = new SparsePhysicalMemory(PhysicalRange.FromLength(0, 4 * 4096));
         memory.Write(0, KdumpCompressedBuilder.Pattern(0));
         memory.Write(4096, KdumpCompressedBuilder.Pattern(1));
-        var index = new DuplicatePageIndex(4);
+        using var index = new DuplicatePageIndex(4);
         index.Remember(new PageFrameNumber(0), 0x1234);
 
         Assert.That(index.TryFindCopy(0x1234, KdumpCompressedBuilder.Pattern(1), memory, out _), Is.False);
@@ -129,7 +129,7 @@ public sealed class NativeCopiesTests
     public void The_index_forgets_the_oldest_of_a_full_set_and_stays_bounded()
     {
         var memory = new SparsePhysicalMemory(PhysicalRange.FromLength(0, 8 * 4096));
-        var index = new DuplicatePageIndex(8);
+        using var index = new DuplicatePageIndex(8);
         for (ulong pfn = 0; pfn < 5; pfn++)
         {
             memory.Write(pfn * 4096, KdumpCompressedBuilder.Pattern(pfn));
@@ -140,8 +140,51 @@ public sealed class NativeCopiesTests
         for (ulong pfn = 1; pfn < 5; pfn++)
             Assert.That(index.TryFindCopy(0x77 | (pfn << 50), KdumpCompressedBuilder.Pattern(pfn), memory, out _), Is.True, $"pfn {pfn}");
         Assert.That(index.TableBytes, Is.EqualTo(32 * 1024), "4096 entries at least");
-        Assert.That(new DuplicatePageIndex(1UL << 40).TableBytes, Is.EqualTo(16 * 1024 * 1024), "2^21 entries at most");
-        Assert.That(new DuplicatePageIndex(1 << 20).TableBytes, Is.EqualTo(8 * 1024 * 1024), "one entry per RAM page");
+        Assert.That(DuplicatePageIndex.TableBytesFor(8), Is.EqualTo(32 * 1024));
+        Assert.That(DuplicatePageIndex.TableBytesFor(1UL << 40), Is.EqualTo(16 * 1024 * 1024), "2^21 entries at most");
+        Assert.That(DuplicatePageIndex.TableBytesFor(1 << 20), Is.EqualTo(8 * 1024 * 1024), "one entry per RAM page");
+        using var large = new DuplicatePageIndex(1UL << 40);
+        Assert.That(large.TableBytes, Is.EqualTo(1024 * 1024), "a table starts at 1 MiB and grows with the pages remembered");
+    }
+
+    /// <summary>
+    /// Page i gets a fingerprint whose set bits and tag are both i, so pages i and i + 2^15 share a set of the
+    /// initial table (2^15 sets) and must part when it doubles, by the bit each entry kept; then i and i + 2^16
+    /// at the next doubling. Every page must still be found, as itself, and the table must stop at the RAM's bound.
+    /// </summary>
+    [TestCase(1UL << 19, 3)]
+    [TestCase(1UL << 18, 2)]
+    [TestCase(1UL << 17, 1)]
+    public void The_table_doubles_as_pages_are_remembered_and_still_finds_every_one(ulong ramPages, int sizesSeen)
+    {
+        const ulong pages = (1 << 17) + 1;
+        var memory = new SparsePhysicalMemory(PhysicalRange.FromLength(0, pages * 4096));
+        var zero = new byte[4096];
+        using var index = new DuplicatePageIndex(ramPages);
+        static ulong Fingerprint(ulong i) => i << 44 | i;
+
+        var sizes = new List<long> { index.TableBytes };
+        for (ulong i = 0; i < pages; i++)
+        {
+            index.Remember(new PageFrameNumber(i), Fingerprint(i));
+            if (sizes[^1] != index.TableBytes)
+                sizes.Add(index.TableBytes);
+        }
+
+        Assert.That(sizes, Is.EqualTo(new long[] { 1 << 20, 2 << 20, 4 << 20 }.Take(sizesSeen)),
+            "doubled each time the pages remembered passed half the entries, up to one entry per RAM page");
+        Assert.That(index.TableBytes, Is.EqualTo(DuplicatePageIndex.TableBytesFor(ramPages)));
+        int lost = 0;
+        for (ulong i = 0; i < pages; i++)
+        {
+            if (index.TryFindCopy(Fingerprint(i), zero, memory, out PageFrameNumber source))
+                Assert.That(source.Value, Is.EqualTo(i), "a page found as another");
+            else
+                lost++;
+        }
+        // Without doubling, 2^17 + 1 pages in 2^15 four-way sets overflow: the newest four of each set stay.
+        Assert.That(lost, Is.EqualTo(sizesSeen == 1 ? 1 : 0));
+        Assert.That(index.FalseMatches, Is.Zero);
     }
 
     /// <summary>Both forms, whichever this CPU uses: a machine without AVX2 takes the scalar one.</summary>
