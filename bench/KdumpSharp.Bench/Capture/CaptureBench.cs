@@ -111,6 +111,7 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             string d = level.ToString(CultureInfo.InvariantCulture);
             string group = $"level {level}, fast codec";
             yield return Mdf(group, "-l", d, 0, baseline: true);
+            yield return Mdf(group, "-l", d, 0, baseline: false, sync: true);
             if (options.PeerThreads)
                 yield return Mdf(group, "-l", d, cores, baseline: false);
             yield return Kds(group, "lz4", d, 1, mmap: false);
@@ -137,15 +138,25 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             yield return Kds(small, "zstd", d, 1, mmap: false, dedup: false);
         }
 
-        CaptureCase Mdf(string group, string codec, string level, int threads, bool baseline)
+        // makedumpfile leaves its file in the page cache; kds-capture's time includes putting the dump on disk
+        // (fsync before the rename). The sync row is makedumpfile as kdump-utils runs it in the crash kernel
+        // (dracut/99kdumpbase/kdump.sh, dump_fs: the core collector, then `sync -f` on its file, then mv).
+        CaptureCase Mdf(string group, string codec, string level, int threads, bool baseline, bool sync = false)
         {
             string output = Path.Combine(outDir, "vmcore.mdf");
             List<string> args = [codec, "-d", level];
             if (threads > 0)
                 args.AddRange(["--num-threads", threads.ToString(CultureInfo.InvariantCulture)]);
             args.AddRange([dump, output]);
-            string label = $"makedumpfile {codec}, " + (threads > 0 ? $"--num-threads {threads}" : "single-threaded");
-            return new CaptureCase(group, "makedumpfile", label, new CommandLine(Makedumpfile, args), outDir, baseline);
+            string label = $"makedumpfile {codec}, " + (threads > 0 ? $"--num-threads {threads}" : "single-threaded") + (sync ? ", then sync -f" : "");
+            CommandLine command = new(Makedumpfile, args);
+            if (sync)
+            {
+                // sh -c SCRIPT makedumpfile ARGS...: $0 is makedumpfile, the output file is the last argument.
+                string script = $"\"$0\" \"$@\" && sync -f \"${{{args.Count}}}\"";
+                command = new CommandLine("/bin/sh", ["-c", script, Makedumpfile, .. args]);
+            }
+            return new CaptureCase(group, "makedumpfile", label, command, outDir, baseline);
         }
 
         // The --no-dedup row shows what storing repeated pages as copies saves on this dump.
