@@ -59,6 +59,7 @@ public sealed unsafe class DuplicatePageIndex : IDisposable
     private readonly ulong* _table;
     private readonly int _maxEntries;
     private readonly int _initialSetBits;
+    private int _doublings;
     private int _entries;
     private ulong _setMask;
     private long _remembered;
@@ -76,7 +77,10 @@ public sealed unsafe class DuplicatePageIndex : IDisposable
         _table = (ulong*)table;
         _entries = Math.Min(_maxEntries, InitialEntries);
         _setMask = (ulong)(_entries / Ways - 1);
-        _initialSetBits = BitOperations.Log2((uint)(_entries / Ways));
+        // Not BitOperations.Log2: its precompiled code depends on the CPU lacking LZCNT, so on one that has
+        // it the runtime throws that code away and JIT-compiles the method at every start.
+        while (1 << _initialSetBits < _entries / Ways)
+            _initialSetBits++;
     }
 
     /// <summary>Pages found to repeat an earlier page.</summary>
@@ -231,7 +235,7 @@ public sealed unsafe class DuplicatePageIndex : IDisposable
     private void Grow()
     {
         int sets = _entries / Ways;
-        int bit = BitOperations.Log2((uint)sets) - _initialSetBits;
+        int bit = _doublings++;
         for (int s = 0; s < sets; s++)
         {
             Span<ulong> low = new(_table + s * Ways, Ways), high = new(_table + (s + sets) * Ways, Ways);
