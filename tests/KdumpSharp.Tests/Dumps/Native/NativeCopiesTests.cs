@@ -148,9 +148,9 @@ public sealed class NativeCopiesTests
     }
 
     /// <summary>
-    /// Page i gets a fingerprint whose set bits and tag are both i, so pages i and i + 2^15 share a set of the
-    /// initial table (2^15 sets) and must part when it doubles, by the bit each entry kept; then i and i + 2^16
-    /// at the next doubling. Every page must still be found, as itself, and the table must stop at the RAM's bound.
+    /// Page i's fingerprint has i as its tag and (i / 4) | (i % 4) &lt;&lt; 15 as its set bits: pages 4k to 4k + 3 fill
+    /// set k of the initial table (2^15 sets), and its two doublings split them by bits 15 and 16, which each
+    /// entry must have kept. Every page must still be found, as itself, and the table must stop at the RAM's bound.
     /// </summary>
     [TestCase(1UL << 19, 3)]
     [TestCase(1UL << 18, 2)]
@@ -161,7 +161,7 @@ public sealed class NativeCopiesTests
         var memory = new SparsePhysicalMemory(PhysicalRange.FromLength(0, pages * 4096));
         var zero = new byte[4096];
         using var index = new DuplicatePageIndex(ramPages);
-        static ulong Fingerprint(ulong i) => i << 44 | i;
+        static ulong Fingerprint(ulong i) => i << 44 | i >> 2 | (i & 3) << 15;
 
         var sizes = new List<long> { index.TableBytes };
         for (ulong i = 0; i < pages; i++)
@@ -172,7 +172,7 @@ public sealed class NativeCopiesTests
         }
 
         Assert.That(sizes, Is.EqualTo(new long[] { 1 << 20, 2 << 20, 4 << 20 }.Take(sizesSeen)),
-            "doubled each time the pages remembered passed half the entries, up to one entry per RAM page");
+            "doubled each time the pages remembered passed a quarter of the entries, up to one entry per RAM page");
         Assert.That(index.TableBytes, Is.EqualTo(DuplicatePageIndex.TableBytesFor(ramPages)));
         int lost = 0;
         for (ulong i = 0; i < pages; i++)
@@ -182,7 +182,7 @@ public sealed class NativeCopiesTests
             else
                 lost++;
         }
-        // Without doubling, 2^17 + 1 pages in 2^15 four-way sets overflow: the newest four of each set stay.
+        // Without doubling, page 2^17 is a fifth page in set 0, and page 0, the oldest there, is forgotten.
         Assert.That(lost, Is.EqualTo(sizesSeen == 1 ? 1 : 0));
         Assert.That(index.FalseMatches, Is.Zero);
     }
