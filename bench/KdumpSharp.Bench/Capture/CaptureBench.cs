@@ -46,7 +46,8 @@ internal sealed record CaptureCaseResult(CaptureCase Case, IReadOnlyList<RunResu
 /// kds-capture against makedumpfile 1.7.2 saving the same ELF vmcore: each tool single-threaded and
 /// with every CPU, at each level, with its fast codec (LZ4 and LZO) and its small one (zstd and zlib),
 /// kds-capture also with --no-dedup (so the report shows what copies of repeated pages save),
-/// plus `cat` of the vmcore as the floor any tool that reads every byte pays. Every command runs
+/// plus `cat` of the vmcore as the floor any tool that reads every byte pays, and each tool's start and
+/// exit alone (`--version`, `-v`) as the fixed cost in each of its rows. Every command runs
 /// once unmeasured (warming the page cache and measuring peak RSS through GNU time), then
 /// <see cref="CaptureBenchOptions.Runs"/> times, interleaved with the other rows of its group;
 /// the output is deleted after each run.
@@ -106,6 +107,11 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
         int cores = Environment.ProcessorCount;
         string outDir = Path.Combine(_scratch, "out");
         yield return new CaptureCase("floor", "cat", "cat vmcore > /dev/null", new CommandLine("/bin/cat", [dump]), outDir, Baseline: true);
+        // What a process costs before and after its work: kds-capture starts and stops the .NET runtime
+        // (no NativeAOT here), makedumpfile is a C program. Their difference is a fixed cost in every
+        // kds-capture row, the whole of it on one thread.
+        yield return new CaptureCase("process start and exit", "makedumpfile", "makedumpfile -v", new CommandLine(Makedumpfile, ["-v"]), outDir, Baseline: true);
+        yield return new CaptureCase("process start and exit", "kds-capture", "kds-capture --version", new CommandLine(options.Capture, ["--version"]), outDir, Baseline: false);
         foreach (int level in options.Levels)
         {
             string d = level.ToString(CultureInfo.InvariantCulture);
