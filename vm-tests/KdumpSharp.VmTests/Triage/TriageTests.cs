@@ -92,10 +92,7 @@ public sealed partial class TriageTests(TestKernel kernel)
     private void ExplainMissingTasks(string format, string error, List<PsRow> missing)
     {
         string names = string.Join(", ", missing.Select(m => $"{m.Pid} {m.Comm}"));
-        Assert.That(format, Is.Not.EqualTo("elf"), $"the ELF vmcore has every page, yet ps lacks {names}");
-        Assert.That(kernel, Is.Not.EqualTo(TestKernel.Debian61), $"makedumpfile 1.7.2 keeps every slab page of 6.1, yet ps lacks {names}");
-        Assert.That(error, Does.Contain("init_task.tasks: ").And.Contain("page excluded by the dump level"),
-            $"ps lacks {names} without saying the task list crossed an excluded page");
+        AssertMakedumpfileMayCutTheTaskList(format, error, $"ps lacks {names}");
 
         string captureDirectory = Path.Combine(_scratch, "capture");
         var captureOutput = new StringWriter();
@@ -111,6 +108,16 @@ public sealed partial class TriageTests(TestKernel kernel)
         foreach (PsRow m in missing)
             Assert.That(complete.Any(c => c.Pid == m.Pid && c.ParentPid == m.ParentPid), Is.True, $"our own level-31 capture lacks PID {m.Pid} ({m.Comm}) too");
         TestContext.Out.WriteLine($"{kernel} {format}: makedumpfile 1.7.2's level-31 file lost {missing.Count} tasks ({names}); our level-31 capture has them");
+    }
+
+    /// <summary>Only a makedumpfile file of 6.12 may lack part of the task list, and only where the tool that read it
+    /// (<paramref name="report"/>: its warnings or problems) says the walk crossed a page the dump level excluded.</summary>
+    private void AssertMakedumpfileMayCutTheTaskList(string format, string report, string symptom)
+    {
+        Assert.That(format, Is.Not.EqualTo("elf"), $"the ELF vmcore has every page, yet {symptom}");
+        Assert.That(kernel, Is.Not.EqualTo(TestKernel.Debian61), $"makedumpfile 1.7.2 keeps every slab page of 6.1, yet {symptom}");
+        Assert.That(report, Does.Contain("init_task.tasks: ").And.Contain("page excluded by the dump level"),
+            $"{symptom} without saying the task list crossed an excluded page");
     }
 
     [TestCaseSource(nameof(Formats))]
@@ -215,10 +222,7 @@ public sealed partial class TriageTests(TestKernel kernel)
     /// </summary>
     private void AssertTaskListCutByMakedumpfile(string format, int tasks, List<string> problems)
     {
-        Assert.That(format, Is.Not.EqualTo("elf"), "the ELF vmcore has every page of the task list");
-        Assert.That(kernel, Is.Not.EqualTo(TestKernel.Debian61), "makedumpfile 1.7.2 keeps every slab page of 6.1");
-        Assert.That(problems.Single(p => p.StartsWith("tasks: init_task.tasks: ", StringComparison.Ordinal)),
-            Does.Contain("page excluded by the dump level"));
+        AssertMakedumpfileMayCutTheTaskList(format, string.Join("\n", problems), $"triage counts {tasks} tasks");
         (int code, byte[] output, string error) = Run("ps", PathOf(format));
         Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
         Assert.That(ParseOurPs(Encoding.UTF8.GetString(output)), Has.Count.EqualTo(tasks), "triage counts the tasks ps lists");
