@@ -42,14 +42,15 @@ internal sealed record CaptureArguments(CaptureRequest Request, CaptureOptions O
     private static readonly Spec Threads = new("--threads", "-j", "threads", "threads that read and compress, this one included [default: 0, one per CPU]");
     private static readonly Spec Quiet = new("--quiet", "-q", null, "no progress or step messages, only errors");
     private static readonly Spec Host = new("--host", null, "host", "name for the dump directory (default: the crashed machine's nodename)");
-    private static readonly Spec NoDedup = new("--no-dedup", null, null, "kds format: store every kept page, even one with the same bytes as a page stored before (by default such a page is recorded as a copy of it)");
+    private static readonly Spec Dedup = new("--dedup", null, null, "kds format: record a kept page with the same bytes as a page stored before as a copy of it (the default when the level keeps user, cache or free pages)");
+    private static readonly Spec NoDedup = new("--no-dedup", null, null, "kds format: store every kept page, even one with the same bytes as a page stored before (the default when the level keeps only kernel pages, as 31 does)");
     private static readonly Spec Mmap = new("--mmap", null, null, "map a vmcore file instead of reading it: faster, but a disk error kills the capture (SIGBUS) instead of costing one page (/proc/vmcore is mapped by default: there the two are equally safe)");
     private static readonly Spec NoMmap = new("--no-mmap", null, null, "read /proc/vmcore with pread instead of mapping it");
     private static readonly Spec Stdout = new("--stdout", null, null, "stream the kds dump to standard output (for ssh or a socket) instead of a directory; dmesg and the log travel inside it");
     private static readonly Spec HelpOption = new("--help", "-h", null, "show this help");
     private static readonly Spec VersionOption = new("--version", null, null, "show the version");
 
-    private static readonly Spec[] Specs = [Dir, Format, Compress, CompressLevel, Level, Threads, Quiet, Host, NoDedup, Mmap, NoMmap, Stdout, HelpOption, VersionOption];
+    private static readonly Spec[] Specs = [Dir, Format, Compress, CompressLevel, Level, Threads, Quiet, Host, Dedup, NoDedup, Mmap, NoMmap, Stdout, HelpOption, VersionOption];
 
     /// <summary>The arguments as a request, or <see cref="UsageException"/> naming the first thing wrong with them.</summary>
     public static CaptureArguments Parse(IReadOnlyList<string> args)
@@ -100,6 +101,8 @@ internal sealed record CaptureArguments(CaptureRequest Request, CaptureOptions O
             return new CaptureArguments(CaptureRequest.Version, new CaptureOptions(), IsQuiet: false, ToStdout: false);
         if (flags.Contains(Mmap.Name) && flags.Contains(NoMmap.Name))
             throw new UsageException("--mmap and --no-mmap contradict each other");
+        if (flags.Contains(Dedup.Name) && flags.Contains(NoDedup.Name))
+            throw new UsageException("--dedup and --no-dedup contradict each other");
 
         bool kdump = OneOf(values, Format, "kds", "kdump") == "kdump";
         PageCompression compression = ParseCompression(values.GetValueOrDefault(Compress.Name), kdump);
@@ -122,7 +125,7 @@ internal sealed record CaptureArguments(CaptureRequest Request, CaptureOptions O
             Threads = threads,
             HostName = values.GetValueOrDefault(Host.Name),
             Mmap = map,
-            Deduplicate = !flags.Contains(NoDedup.Name),
+            Deduplicate = flags.Contains(Dedup.Name) ? true : flags.Contains(NoDedup.Name) ? false : null,
         };
         return new CaptureArguments(CaptureRequest.Capture, options, flags.Contains(Quiet.Name), flags.Contains(Stdout.Name));
     }

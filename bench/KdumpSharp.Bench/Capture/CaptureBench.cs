@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using KdumpSharp.Bench.Measurement;
+using KdumpSharp.Filtering;
 
 namespace KdumpSharp.Bench.Capture;
 
@@ -45,7 +46,8 @@ internal sealed record CaptureCaseResult(CaptureCase Case, IReadOnlyList<RunResu
 /// <summary>
 /// kds-capture against makedumpfile 1.7.2 saving the same ELF vmcore: each tool single-threaded and
 /// with every CPU, at each level, with its fast codec (LZ4 and LZO) and its small one (zstd and zlib),
-/// kds-capture also with --no-dedup (so the report shows what copies of repeated pages save),
+/// kds-capture also with the other choice of copies than the level's default (--dedup at a level that keeps
+/// only kernel pages, --no-dedup at one that keeps bulk memory; the report shows what copies save and cost),
 /// plus `cat` of the vmcore as the floor any tool that reads every byte pays, and each tool's start and
 /// exit alone (`--version`, `-v`) as the fixed cost in each of its rows. Every command runs
 /// once unmeasured (warming the page cache and measuring peak RSS through GNU time), then
@@ -122,7 +124,7 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
                 yield return Mdf(group, "-l", d, cores, baseline: false);
             yield return Kds(group, "lz4", d, 1, mmap: false);
             yield return Kds(group, "lz4", d, cores, mmap: false);
-            yield return Kds(group, "lz4", d, 1, mmap: false, dedup: false);
+            yield return Kds(group, "lz4", d, 1, mmap: false, OtherCopies(level));
             if (options.Mmap)
             {
                 yield return Kds(group, "lz4", d, 1, mmap: true);
@@ -141,7 +143,7 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
                 yield return Mdf(small, "-z", d, 0, baseline: false);
             yield return Kds(small, "zstd", d, 1, mmap: false);
             yield return Kds(small, "zstd", d, cores, mmap: false);
-            yield return Kds(small, "zstd", d, 1, mmap: false, dedup: false);
+            yield return Kds(small, "zstd", d, 1, mmap: false, OtherCopies(level));
         }
 
         // makedumpfile leaves its file in the page cache; kds-capture's time includes putting the dump on disk
@@ -165,19 +167,22 @@ internal sealed class CaptureBench(CaptureBenchOptions options, Action<string> p
             return new CaptureCase(group, "makedumpfile", label, command, outDir, baseline);
         }
 
-        // The --no-dedup row shows what storing repeated pages as copies saves on this dump.
-        CaptureCase Kds(string group, string codec, string level, int threads, bool mmap, bool dedup = true)
+        // The row with copiesFlag shows what storing repeated pages as copies saves and costs on this dump.
+        CaptureCase Kds(string group, string codec, string level, int threads, bool mmap, string? copiesFlag = null)
         {
             List<string> args = ["-q", "-c", codec, "-l", level, "-j", threads.ToString(CultureInfo.InvariantCulture), "-d", outDir, "--host", "bench"];
             if (mmap)
                 args.Add("--mmap");
-            if (!dedup)
-                args.Add("--no-dedup");
+            if (copiesFlag is not null)
+                args.Add(copiesFlag);
             args.Add(dump);
-            string label = $"kds-capture -c {codec} -j {threads}" + (mmap ? " --mmap" : "") + (dedup ? "" : " --no-dedup");
+            string label = $"kds-capture -c {codec} -j {threads}" + (mmap ? " --mmap" : "") + (copiesFlag is null ? "" : " " + copiesFlag);
             return new CaptureCase(group, "kds-capture", label, new CommandLine(options.Capture, args), outDir, Baseline: false);
         }
     }
+
+    /// <summary>The copies flag that is not <paramref name="level"/>'s default (CaptureOptions.FindsCopies).</summary>
+    private static string OtherCopies(int level) => DumpLevels.FromNumber(level).KeepsBulkMemory() ? "--no-dedup" : "--dedup";
 
     /// <summary>Whether this makedumpfile was built with zstd (-z): `makedumpfile -v` lists "zstd enabled" or "disabled"; Debian's 1.7.2 has it disabled.</summary>
     private static bool MakedumpfileHasZstd()

@@ -112,6 +112,7 @@ public static class CaptureRunner
     {
         TimeSpan start = log.Elapsed;
         DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
+        bool findsCopies = options.FindsCopies(level);
         IDumpReader reader = dump.Reader;
         PhysicalMemory memory = reader.Memory;
         var writerOptions = new NativeDumpWriterOptions
@@ -120,7 +121,7 @@ public static class CaptureRunner
             CompressionLevel = options.CompressionLevel,
             Parallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount,
             DumpLevel = options.DumpLevel,
-            AllowCopies = options.Deduplicate,
+            AllowCopies = findsCopies,
             Identity = new CaptureIdentity
             {
                 Hostname = Environment.MachineName,
@@ -138,7 +139,7 @@ public static class CaptureRunner
             writer.WriteDmesg(dmesg);
 
         ulong total = NativeDumpWriter.RamPages(memory.Ranges), done = 0, reported = 0;
-        using DuplicatePageIndex? copies = options.Deduplicate ? new DuplicatePageIndex(total) : null;
+        using DuplicatePageIndex? copies = findsCopies ? new DuplicatePageIndex(total) : null;
         bool map = options.Mmap ?? source.IsOnProcFs;
         log.Write(map ? "reading the kept pages through mmap" : "reading the kept pages with pread");
         using var readAhead = new PageReadAhead(memory, writer.Workers, source, map, fingerprint: copies is not null);
@@ -181,6 +182,8 @@ public static class CaptureRunner
         timings.Add(new CaptureTiming("dump", start, log.Elapsed - start));
         if (copies is not null)
             log.Write($"copies: {copies.Copies} pages repeat an earlier page ({copies.FalseMatches} fingerprint matches with other bytes; {copies.TableBytes >> 10} KiB table)");
+        else if (options.Deduplicate is null)
+            log.Write($"copies: not looked for, dump level {options.DumpLevel} keeps only the kernel's own pages (--dedup looks)");
         writer.AppendCaptureLog(log.Text);
         NativeWriteResult result = writer.Complete(timings);
         log.Write($"pages: {Describe(result.Pages)}; {result.Chunks} chunks");
@@ -257,12 +260,8 @@ public static class CaptureRunner
         }
     }
 
-    /// <summary>Memory a dump level can drop, and that is most of a dump that keeps it: compressed for speed.</summary>
+    /// <summary>Memory a dump level can drop, and that is most of a dump that keeps it (<see cref="DumpLevels.KeepsBulkMemory"/>): compressed for speed.</summary>
     private static bool IsBulk(PageClass pageClass) => pageClass is PageClass.Cache or PageClass.CachePrivate or PageClass.User or PageClass.Free;
-
-    /// <summary>Whether <paramref name="level"/> keeps any class <see cref="IsBulk"/> names.</summary>
-    private static bool KeepsBulk(DumpLevel level) =>
-        !(level.Excludes(PageClass.Cache) && level.Excludes(PageClass.CachePrivate) && level.Excludes(PageClass.User) && level.Excludes(PageClass.Free));
 
     /// <summary>Hands a batch's pages to the writer: zero pages a run at a time, the others one by one, as a copy
     /// of an earlier page when <paramref name="copies"/> finds one with the same bytes in <paramref name="memory"/>.</summary>
@@ -365,7 +364,7 @@ public static class CaptureRunner
         DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
         string knob = options.Compression == PageCompression.Lz4 ? "acceleration" : "level";
         return writer.KernelLevel is not int kernel ? $"{codec} compression"
-            : writer.BulkLevel == kernel || !KeepsBulk(level) ? $"{codec} compression ({knob} {kernel})"
+            : writer.BulkLevel == kernel || !level.KeepsBulkMemory() ? $"{codec} compression ({knob} {kernel})"
             : $"{codec} compression ({knob} {kernel}, {writer.BulkLevel} for user, cache and free pages)";
     }
 

@@ -56,4 +56,12 @@ public static class DumpLevels
         PageClass.HwPoison or PageClass.Offline => true,
         _ => false,
     };
+
+    /// <summary>
+    /// Whether <paramref name="level"/> keeps any user, page-cache or free page: the bulk of a dump that
+    /// keeps them, and where memory holds the same data many times over. Levels that drop all four
+    /// (31 and 30 among them) keep only the kernel's own pages.
+    /// </summary>
+    public static bool KeepsBulkMemory(this DumpLevel level) =>
+        !(level.Excludes(PageClass.Cache) && level.Excludes(PageClass.CachePrivate) && level.Excludes(PageClass.User) && level.Excludes(PageClass.Free));
 }

@@ -1,5 +1,6 @@
 using KdumpSharp.Capture;
 using KdumpSharp.Compression;
+using KdumpSharp.Filtering;
 using KdumpSharp.Tests.Fuzzing;
 
 namespace KdumpSharp.Tests.Capture;
@@ -22,7 +23,7 @@ public class CaptureArgumentsTests
         Assert.That(a.Options.Threads, Is.Zero);
         Assert.That(a.Options.HostName, Is.Null);
         Assert.That(a.Options.Mmap, Is.Null);
-        Assert.That(a.Options.Deduplicate, Is.True);
+        Assert.That(a.Options.Deduplicate, Is.Null, "copies by the level");
         Assert.That(a.IsQuiet, Is.False);
         Assert.That(a.ToStdout, Is.False);
     }
@@ -42,6 +43,28 @@ public class CaptureArgumentsTests
         Assert.That(a.Options.Mmap, Is.True);
         Assert.That(a.Options.Input, Is.EqualTo("/v"));
         Assert.That(a.IsQuiet, Is.True);
+    }
+
+    [Test]
+    public void Dedup_forces_copies_on_and_no_dedup_off_whatever_the_level()
+    {
+        Assert.That(CaptureArguments.Parse(["--dedup"]).Options.FindsCopies(DumpLevel.All), Is.True);
+        Assert.That(CaptureArguments.Parse(["--no-dedup", "-l", "1"]).Options.FindsCopies(DumpLevel.Zero), Is.False);
+    }
+
+    /// <summary>By default copies are looked for exactly when the level keeps a user, page-cache or free page.</summary>
+    [TestCase(31, false)]
+    [TestCase(30, false)]
+    [TestCase(27, true)]
+    [TestCase(29, false)]
+    [TestCase(25, true)]
+    [TestCase(23, true)]
+    [TestCase(15, true)]
+    [TestCase(1, true)]
+    [TestCase(0, true)]
+    public void By_default_copies_are_looked_for_where_the_level_keeps_bulk_memory(int level, bool copies)
+    {
+        Assert.That(new CaptureOptions().FindsCopies(DumpLevels.FromNumber(level)), Is.EqualTo(copies));
     }
 
     [Test]
@@ -92,7 +115,7 @@ public class CaptureArgumentsTests
         string help = output.ToString();
         Assert.That(help, Does.Contain("/proc/vmcore"));
         foreach (string option in new[] { "--dir", "--format", "--compress", "--compress-level", "--level", "--threads", "--quiet", "--host",
-                     "--no-dedup", "--mmap", "--no-mmap", "--stdout", "--help", "--version" })
+                     "--dedup", "--no-dedup", "--mmap", "--no-mmap", "--stdout", "--help", "--version" })
             Assert.That(help, Does.Contain(option + " ").Or.Contain(option + "\n").Or.Contain(option + "\r"), option);
     }
 
@@ -119,6 +142,7 @@ public class CaptureArgumentsTests
     [TestCase(new[] { "-d", "/a", "--dir=/b" }, "--dir given twice")]
     [TestCase(new[] { "--quiet=yes" }, "--quiet takes no value")]
     [TestCase(new[] { "--mmap", "--no-mmap" }, "--mmap and --no-mmap contradict each other")]
+    [TestCase(new[] { "--no-dedup", "--dedup" }, "--dedup and --no-dedup contradict each other")]
     [TestCase(new[] { "/a", "/b" }, "one input only, not both '/a' and '/b'")]
     public void A_wrong_command_line_is_one_usage_line_and_exit_code_2(string[] args, string message)
     {
@@ -134,7 +158,7 @@ public class CaptureArgumentsTests
     public void Random_command_lines_parse_or_fail_only_with_usage_errors()
     {
         string[] words = ["-d", "--dir", "-f", "--format", "-c", "--compress", "--compress-level", "-l", "--level", "-j", "--threads", "-q",
-            "--quiet", "--host", "--no-dedup", "--mmap", "--no-mmap", "--stdout", "--", "-", "--level=", "--dir=", "-l=3", "--=",
+            "--quiet", "--host", "--dedup", "--no-dedup", "--mmap", "--no-mmap", "--stdout", "--", "-", "--level=", "--dir=", "-l=3", "--=",
             "kds", "kdump", "lz4", "zstd", "lzo", "zlib", "none", "0", "31", "-7", "1e3", "2147483648", "", " ", "/proc/vmcore", "\0", "é"];
         Random random = FuzzRandom.For(nameof(Random_command_lines_parse_or_fail_only_with_usage_errors), 0);
         int parsed = 0, rejected = 0;
