@@ -53,13 +53,13 @@ internal sealed record CaptureArguments(CaptureRequest Request, CaptureOptions O
     private static readonly Spec[] Specs = [Dir, Format, Compress, CompressLevel, Level, Threads, Quiet, Host, Dedup, NoDedup, Mmap, NoMmap, Stdout, HelpOption, VersionOption];
 
     /// <summary>The arguments as a request, or <see cref="UsageException"/> naming the first thing wrong with them.</summary>
-    public static CaptureArguments Parse(IReadOnlyList<string> args)
+    public static CaptureArguments Parse(string[] args)
     {
         var values = new Dictionary<string, string>();
         var flags = new HashSet<string>();
         string? input = null;
         bool optionsEnded = false;
-        for (int i = 0; i < args.Count; i++)
+        for (int i = 0; i < args.Length; i++)
         {
             string arg = args[i];
             if (optionsEnded || arg.Length < 2 || arg[0] != '-')
@@ -87,7 +87,7 @@ internal sealed record CaptureArguments(CaptureRequest Request, CaptureOptions O
             string value;
             if (equals >= 0)
                 value = arg[(equals + 1)..];
-            else if (i + 1 < args.Count)
+            else if (i + 1 < args.Length)
                 value = args[++i];
             else
                 throw new UsageException($"{name} needs a value ({spec.Value})");

@@ -13,7 +13,9 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
 {
     private readonly DumpSource _source;
     private readonly LoadSegment[] _segments;
-    private readonly PhysicalRange[] _ranges;
+    // A List, not an array: an array's IReadOnlyList methods are generic stubs that precompiled code lacks,
+    // so every capture JIT-compiled three of them for PhysicalRange at its start.
+    private readonly List<PhysicalRange> _ranges;
 
     public ElfPhysicalMemory(DumpSource source, IReadOnlyList<LoadSegment> sortedSegments)
     {
@@ -170,7 +172,7 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
         return lo;
     }
 
-    private static PhysicalRange[] Merge(LoadSegment[] segments)
+    private static List<PhysicalRange> Merge(LoadSegment[] segments)
     {
         var ranges = new List<PhysicalRange>(segments.Length);
         foreach (LoadSegment s in segments)
@@ -180,6 +182,6 @@ internal sealed class ElfPhysicalMemory : PhysicalMemory
             else
                 ranges.Add(s.Memory);
         }
-        return ranges.ToArray();
+        return ranges;
     }
 }
