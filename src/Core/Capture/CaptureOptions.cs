@@ -61,7 +61,7 @@ public sealed record CaptureOptions
     /// where memory holds the same data many times over and copies make the dump both smaller and
     /// faster (the realistic 4 GiB dump at level 1: 724 against 1892 MB, 0.6 of the time). A level
     /// that keeps only the kernel's own pages, 31 among them, finds few: 2 553 of 32 489 stored pages
-    /// on that dump, a file 1.8 % smaller, for 10–15 % more time on one thread, which is what a crash
+    /// on that dump, a file 1.8 % smaller, for ~10 % more time on one thread, which is what a crash
     /// kernel has (docs/format.md §4.5).
     /// </para>
     /// </summary>
