@@ -39,5 +39,6 @@ kds-loader status || fail "kds-loader status exited with $? after crash load"
 step "marker to /dev/kmsg, then echo c > /proc/sysrq-trigger"
 echo "KDS-MARKER $marker" > /dev/kmsg
 sync
+let_console_drain
 echo c > /proc/sysrq-trigger
 fail "still running after sysrq-c"

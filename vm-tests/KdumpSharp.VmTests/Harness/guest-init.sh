@@ -50,5 +50,6 @@ echo "KDS-PS-BEGIN"
 ps -o pid,ppid,stat,comm,args
 echo "KDS-PS-END"
 sync
+let_console_drain
 echo c > /proc/sysrq-trigger
 fail "still running after sysrq-c"

@@ -12,6 +12,13 @@ fail() {
     poweroff -f
 }
 
+# A panic loses what the serial port has not sent yet: what init writes to the console waits in the
+# tty's transmit buffer (up to 4 KiB, ~0.4 s at 115200 baud), and the panic path flushes only kernel
+# messages. Without this wait a fresh-cache run lost the KDS-PS-END line after ps's listing.
+let_console_drain() {
+    sleep 1
+}
+
 # Nothing is mounted when the kernel starts an initramfs /init.
 mount_kernel_filesystems() {
     mount -t proc proc /proc || fail "mount /proc"

@@ -88,6 +88,7 @@ case "$scenario" in
         sed 's/^/KDS-IOMEM /' /proc/iomem
         echo "KDS-MARKER $marker" > /dev/kmsg
         sync
+        let_console_drain
         echo c > /proc/sysrq-trigger
         fail "still running after sysrq-c"
         ;;
