@@ -67,9 +67,9 @@ public sealed record CaptureOptions
     /// </summary>
     public bool? Deduplicate { get; init; }
 
-    /// <summary>Whether a capture at <paramref name="level"/> looks for copies: <see cref="Deduplicate"/>, or by default
-    /// whether the level keeps any user, page-cache or free page.</summary>
-    public bool FindsCopies(DumpLevel level) => Deduplicate ?? level.KeepsBulkMemory();
+    /// <summary>Whether the capture looks for copies: <see cref="Deduplicate"/>, or by default whether
+    /// <see cref="DumpLevel"/> keeps any user, page-cache or free page.</summary>
+    public bool FindsCopies => Deduplicate ?? DumpLevels.FromNumber(DumpLevel).KeepsBulkMemory();
 
     /// <summary>The name used for the directory; null takes the crashed kernel's nodename, else this machine's.</summary>
     public string? HostName { get; init; }

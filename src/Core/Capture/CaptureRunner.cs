@@ -112,7 +112,7 @@ public static class CaptureRunner
     {
         TimeSpan start = log.Elapsed;
         DumpLevel level = DumpLevels.FromNumber(options.DumpLevel);
-        bool findsCopies = options.FindsCopies(level);
+        bool findsCopies = options.FindsCopies;
         IDumpReader reader = dump.Reader;
         PhysicalMemory memory = reader.Memory;
         var writerOptions = new NativeDumpWriterOptions

@@ -98,10 +98,8 @@ public sealed class CaptureOnHostTests(TestKernel kernel)
     [TestCase(true)]
     public void Native_capture_keeps_every_page_it_stores_byte_for_byte(bool dedup)
     {
-        string host = dedup ? "native-dedup" : "native";
-        var (code, dumpPath, error) = dedup
-            ? Capture("-q", "--dedup", "--host", host, "-d", _root, _dumps.ElfVmcore)
-            : Capture("-q", "--host", host, "-d", _root, _dumps.ElfVmcore);
+        string[] copies = dedup ? ["--dedup"] : [];
+        var (code, dumpPath, error) = Capture(["-q", .. copies, "--host", dedup ? "native-dedup" : "native", "-d", _root, _dumps.ElfVmcore]);
 
         Assert.That(code, Is.EqualTo(ExitCodes.Success), error);
         Assert.That(dumpPath, Does.EndWith("/vmcore.kds"));
